@@ -1,0 +1,150 @@
+"""The `routecheck` command line.
+
+`routecheck classify ROUTE` screens a GeoJSON route on a district and prints the
+decision as JSON; `routecheck layers build` rebuilds the sample district's layer store
+from OpenStreetMap. Bad input exits with status 2 and a message on stderr that names
+what was wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from geo.errors import RoutecheckError
+
+log = logging.getLogger("routecheck")
+
+#: Exit status for input routecheck cannot screen (the same as a usage error).
+EXIT_BAD_INPUT = 2
+
+app = typer.Typer(
+    help="Route conflict checker for power-access works.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+layers_app = typer.Typer(help="Build and inspect district layer stores.", no_args_is_help=True)
+app.add_typer(layers_app, name="layers")
+
+
+@app.callback()
+def _configure(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def classify(
+    route: Annotated[Path, typer.Argument(help="GeoJSON route file, or - for stdin.")],
+    voltage: Annotated[Optional[float], typer.Option(help="Supply voltage in kV.")] = None,
+    customer: Annotated[
+        Optional[str], typer.Option(help="residential, small_micro or other.")
+    ] = None,
+    three_zero: Annotated[
+        Optional[bool],
+        typer.Option("--three-zero/--no-three-zero", help="Served under the 三零 scheme."),
+    ] = None,
+    capacity: Annotated[Optional[float], typer.Option(help="Requested capacity in kW.")] = None,
+    area: Annotated[Optional[str], typer.Option(help="urban or rural.")] = None,
+    fells_trees: Annotated[
+        Optional[bool],
+        typer.Option("--fells-trees/--no-fells-trees", help="The works fell or move trees."),
+    ] = None,
+    start_date: Annotated[
+        Optional[str], typer.Option(help="Planned start of the works, YYYY-MM-DD.")
+    ] = None,
+    crs: Annotated[
+        Optional[str], typer.Option(help="CRS of the route's coordinates (default EPSG:4326).")
+    ] = None,
+    district: Annotated[
+        Optional[Path], typer.Option(help="District folder (default: the bundled sample).")
+    ] = None,
+    map_out: Annotated[
+        Optional[Path], typer.Option("--map", help="Write a map of the decision to this HTML file.")
+    ] = None,
+) -> None:
+    """Screen ROUTE and print the decision as JSON."""
+    from api.mapview import decision_map
+    from layers.district import load_district
+
+    facts = {
+        "voltage_kv": voltage,
+        "customer": customer,
+        "three_zero": three_zero,
+        "capacity_kw": capacity,
+        "area": area,
+        "fells_trees": fells_trees,
+        "start_date": start_date,
+    }
+    try:
+        geojson = _read_geojson(route)
+        loaded = load_district(district)
+        decision = loaded.classify(geojson, crs=crs, facts=facts, today=dt.date.today())
+    except RoutecheckError as exc:
+        _fail(f"error [{exc.code}]: {exc}")
+
+    result = decision.to_dict()
+    result["district"] = {"id": loaded.id, "name": loaded.settings.name}
+    if map_out is not None:
+        decision_map(decision, loaded).save(str(map_out))
+        result["map"] = str(map_out)
+        log.info("wrote map to %s", map_out)
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+@layers_app.command("build")
+def layers_build(
+    pbf: Annotated[Optional[Path], typer.Option(help="OSM PBF extract.")] = None,
+    register: Annotated[Optional[Path], typer.Option(help="Ancient tree register CSV.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="GeoPackage to write.")] = None,
+) -> None:
+    """Rebuild the sample district's layer store from the bundled OSM extract."""
+    from layers import osm
+
+    argv = []
+    for flag, value in (("--pbf", pbf), ("--register", register), ("--out", out)):
+        if value is not None:
+            argv += [flag, str(value)]
+    osm.main(argv)
+
+
+def _read_geojson(path: Path) -> object:
+    """Read a GeoJSON file (or stdin for '-'), refusing non-finite numbers."""
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        _fail(f"error [FILE_NOT_FOUND]: route file {path} does not exist")
+    except (IsADirectoryError, UnicodeDecodeError) as exc:
+        _fail(f"error [UNREADABLE_FILE]: route file {path} cannot be read as text: {exc}")
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        _fail(f"error [INVALID_JSON]: {path} is not valid JSON: {exc.msg} at line "
+              f"{exc.lineno} column {exc.colno}")
+    except ValueError as exc:
+        _fail(f"error [NON_FINITE]: {path}: {exc}")
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+def _fail(message: str):
+    typer.echo(f"routecheck: {message}", err=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def main() -> None:
+    app()

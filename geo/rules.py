@@ -1,0 +1,223 @@
+"""District rules as data: the schema a rule file must follow, validated on load.
+
+A district's rules name its procedure tracks (from least to most strict), the facts
+that put a project on a track, the exclusions that bar a track when the route meets
+certain features, and the bureau items each conflict or fact involves. The engine in
+`geo.decision` reads only this model, so a district with other tracks, thresholds or
+bureaus needs a new rule file and no new code.
+
+Every model forbids unknown keys, so a misspelt key fails the load instead of being
+ignored, and cross-references (tracks, bureaus, facts) are checked before any rule
+is used: a broken file never loads half-way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: Project facts a rule may test; `geo.decision.ProjectFacts` defines their meaning.
+FACT_NAMES = ("voltage_kv", "customer", "three_zero", "capacity_kw", "area", "fells_trees")
+
+Operator = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "within_years"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Test(Strict):
+    """A comparison of one value against the rule's value.
+
+    `within_years` holds for a date less than `value` years before the project's
+    planned start (or after it). When the value is unknown the test takes
+    `if_unknown`, and the decision warns with `unknown_warning` if one is given.
+    """
+
+    op: Operator
+    value: Any
+    if_unknown: bool = False
+    unknown_warning: str | None = None
+
+    @model_validator(mode="after")
+    def _value_fits_operator(self) -> Test:
+        if self.op in ("in", "not_in") and not isinstance(self.value, list):
+            raise ValueError(f"operator {self.op!r} needs a list value")
+        if self.op in ("lt", "le", "gt", "ge", "within_years") and not _is_number(self.value):
+            raise ValueError(f"operator {self.op!r} needs a number value")
+        return self
+
+
+class FactTest(Test):
+    fact: Literal[FACT_NAMES]  # type: ignore[valid-type]
+
+
+class AttributeTest(Test):
+    attribute: str = Field(min_length=1)
+
+
+class ConflictMatch(Strict):
+    """Which conflicts a rule is about: by layer, by kind, and by feature attributes."""
+
+    layers: list[str] | None = None
+    kinds: list[str] | None = None
+    where: list[AttributeTest] = []
+
+    @model_validator(mode="after")
+    def _not_everything(self) -> ConflictMatch:
+        if self.layers is None and self.kinds is None and not self.where:
+            raise ValueError("a conflict match needs layers, kinds or where")
+        return self
+
+
+class When(Strict):
+    """All fact tests hold and, if `conflicts` is given, at least one conflict matches."""
+
+    facts: list[FactTest] = []
+    conflicts: ConflictMatch | None = None
+
+
+class Identity(Strict):
+    district: str = Field(min_length=1)
+    name: str
+    version: str = Field(min_length=1)
+    effective_from: dt.date
+    source: str
+    source_clauses: str | None = None
+    notes: str | None = None
+
+
+class Track(Strict):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    name_en: str
+    time_limit_working_days: int = Field(ge=0)
+    work_may_start: str
+    bureau_role: str
+
+
+class Eligibility(Strict):
+    """Puts a project on a track by its facts; the first rule that holds wins."""
+
+    id: str
+    clause: str
+    text: str
+    track: str
+    when: When
+
+
+class Exclusion(Strict):
+    """Bars the listed tracks when it holds, sending the project to `to` instead."""
+
+    id: str
+    clause: str
+    text: str
+    bars: list[str] = Field(min_length=1)
+    to: str
+    when: When
+
+
+class Bureau(Strict):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    name_en: str
+    role: str | None = None
+    lead_for: list[str] = []
+
+
+class Item(Strict):
+    """A permit or procedure item a bureau handles when its condition holds."""
+
+    id: str
+    bureau: str
+    name: str
+    name_en: str
+    clause: str
+    when: When = When()
+    tracks: list[str] | None = None
+
+
+class ThreeZero(Strict):
+    """Who the "三零" scheme serves when the applicant gives no explicit flag."""
+
+    customers: list[str]
+    max_voltage_kv: float = Field(gt=0)
+    capacity_kw: dict[Literal["urban", "rural"], float]
+    default_area: Literal["urban", "rural"] = "urban"
+    unknown_capacity: Literal["eligible", "not_eligible"] = "not_eligible"
+    clause: str
+
+
+class Settings(Strict):
+    #: Extra metres added to a tree's crown radius for its protection zone, by kind.
+    protection_margins_m: dict[str, float] = {}
+
+
+class Rules(Strict):
+    identity: Identity
+    settings: Settings = Settings()
+    three_zero: ThreeZero
+    tracks: list[Track] = Field(min_length=1)
+    eligibility: list[Eligibility] = Field(min_length=1)
+    exclusions: list[Exclusion] = []
+    bureaus: list[Bureau] = []
+    items: list[Item] = []
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Rules:
+        tracks = [t.code for t in self.tracks]
+        _unique("track code", tracks)
+        _unique("bureau code", [b.code for b in self.bureaus])
+        _unique("rule id", [r.id for r in [*self.eligibility, *self.exclusions, *self.items]])
+        bureaus = {b.code for b in self.bureaus}
+
+        for rule in self.eligibility:
+            _known(f"eligibility {rule.id}: track", [rule.track], tracks)
+            if rule.when.conflicts is not None:
+                raise ValueError(f"eligibility {rule.id}: may test facts only")
+        for rule in self.exclusions:
+            _known(f"exclusion {rule.id}: bars", rule.bars, tracks)
+            _known(f"exclusion {rule.id}: to", [rule.to], tracks)
+            if any(tracks.index(b) >= tracks.index(rule.to) for b in rule.bars):
+                raise ValueError(f"exclusion {rule.id}: 'to' must be stricter than every barred track")
+        for item in self.items:
+            _known(f"item {item.id}: bureau", [item.bureau], bureaus)
+            _known(f"item {item.id}: tracks", item.tracks or [], tracks)
+        for bureau in self.bureaus:
+            _known(f"bureau {bureau.code}: lead_for", bureau.lead_for, tracks)
+        return self
+
+    def track(self, code: str) -> Track:
+        return next(t for t in self.tracks if t.code == code)
+
+    def rank(self, code: str) -> int:
+        """Position of a track from least (0) to most strict."""
+        return [t.code for t in self.tracks].index(code)
+
+    def bureau(self, code: str) -> Bureau:
+        return next(b for b in self.bureaus if b.code == code)
+
+    def attribute_names(self) -> set[str]:
+        """Every feature attribute a rule tests, for checking against the layers."""
+        whens = [r.when for r in [*self.exclusions, *self.items]]
+        return {t.attribute for w in whens if w.conflicts for t in w.conflicts.where}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _unique(what: str, values: list[str]) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"duplicate {what} {value!r}")
+        seen.add(value)
+
+
+def _known(what: str, values: list[str], known) -> None:
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise ValueError(f"{what} names unknown {unknown}; known: {sorted(known)}")

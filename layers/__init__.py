@@ -1,0 +1,1 @@
+"""Layer catalogue, loaders and sample data for routecheck districts."""
