@@ -49,6 +49,7 @@ class Conflict:
     length_m: float
     area_m2: float
     gap_m: float
+    from_m: float = 0.0
     attributes: dict[str, Any] = field(default_factory=dict)
     zone: BaseGeometry | None = field(default=None, compare=False, repr=False)
 
@@ -62,6 +63,7 @@ class Conflict:
             "length_m": round(self.length_m, 2),
             "area_m2": round(self.area_m2, 2),
             "gap_m": round(self.gap_m, 3),
+            "from_m": round(self.from_m, 2),
             "attributes": self.attributes,
         }
 
@@ -145,6 +147,7 @@ def screen(
         found = _layer_conflicts(layer, route, footprint, half_width, tolerance_m)
         log.debug("layer %s: %d of %d features conflict", layer.name, len(found), len(layer))
         conflicts.extend(found)
+    conflicts.sort(key=lambda c: (round(c.from_m, 2), c.layer, c.feature_id))
     return Screening(route, footprint, work_width_m, tolerance_m, tuple(conflicts))
 
 
@@ -165,14 +168,16 @@ def _layer_conflicts(layer, route, footprint, half_width, tolerance_m) -> list[C
 def _conflict(layer: IndexedLayer, index: int, route, footprint, gap: float) -> Conflict:
     row = layer.frame.iloc[index]
     zone = layer.zone(index)
+    inside = route.intersection(zone)
     return Conflict(
         layer=layer.name,
         kind=str(row["kind"]),
         feature_id=str(row["feature_id"]),
         name=_clean(row["name"]),
-        length_m=route.intersection(zone).length,
+        length_m=inside.length,
         area_m2=footprint.intersection(zone).area,
         gap_m=gap,
+        from_m=_first_contact(route, zone, inside),
         attributes={
             column: _clean(row[column])
             for column in layer.frame.columns
@@ -180,6 +185,19 @@ def _conflict(layer: IndexedLayer, index: int, route, footprint, gap: float) -> 
         },
         zone=zone,
     )
+
+
+def _first_contact(route: MultiLineString, zone: BaseGeometry, inside: BaseGeometry) -> float:
+    """Metres along the route to where it first meets the zone (or passes nearest to it).
+
+    Segments of a MultiLineString are measured one after another, in their given order.
+    """
+    if inside.is_empty:
+        points = shapely.get_coordinates(shapely.shortest_line(route, zone))[:1]
+    else:
+        points = shapely.get_coordinates(inside)
+    positions = shapely.line_locate_point(route, shapely.points(points))
+    return float(positions.min())
 
 
 def _clean(value: Any) -> Any:

@@ -212,5 +212,5 @@ def _check_rule_attributes(rules: Rules, frames: dict[str, gpd.GeoDataFrame]) ->
 
 
 def _store_metadata(store: Path) -> dict[str, Any]:
-    info = pyogrio.read_info(store)
+    info = pyogrio.read_info(store, layer=COVERAGE_LAYER)
     return dict(info.get("dataset_metadata") or {})
