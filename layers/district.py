@@ -19,13 +19,14 @@ from typing import Any
 
 import geopandas as gpd
 import pyogrio
+import shapely
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
 from geo.coverage import check_coverage
 from geo.decision import Decision, decide, facts_from
-from geo.errors import DistrictError, RulesError
+from geo.errors import DistrictError, OutsideCoverageError, RoutecheckError, RulesError
 from geo.route import Route, parse_route, to_crs
 from geo.rules import Rules
 from geo.screening import DEFAULT_TOLERANCE_M, IndexedLayer, Screening, screen, tree_layer
@@ -101,13 +102,31 @@ class District:
     def screen(self, route: Route) -> Screening:
         """Move a route into the district CRS, check its coverage and screen it."""
         local = to_crs(route, self.settings.crs)
-        check_coverage(local.geometry, self.coverage, self.id, self.settings.tolerance_m)
+        try:
+            check_coverage(local.geometry, self.coverage, self.id, self.settings.tolerance_m)
+        except OutsideCoverageError as exc:
+            if self._covers_swapped(route):
+                raise OutsideCoverageError(
+                    f"{exc.message}; with its axes swapped it would lie inside, so its "
+                    "positions look like latitude, longitude: GeoJSON wants longitude first",
+                    code="AXES_SWAPPED",
+                ) from exc
+            raise
         return screen(
             local.geometry,
             self.layers.values(),
             self.settings.work_width_m,
             self.settings.tolerance_m,
         )
+
+    def _covers_swapped(self, route: Route) -> bool:
+        """Whether the route, read with x and y exchanged, would lie in the coverage."""
+        swapped = Route(shapely.transform(route.geometry, lambda xy: xy[:, ::-1]), route.crs)
+        try:
+            local = to_crs(swapped, self.settings.crs)
+        except RoutecheckError:
+            return False
+        return self.coverage.buffer(self.settings.tolerance_m).covers(local.geometry)
 
     def classify(
         self,

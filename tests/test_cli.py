@@ -66,6 +66,8 @@ def test_route_from_stdin_in_a_declared_crs():
         ('{"type": "LineString", "coordinates": [[24.94, 60.17], [24.945, 60.171]]}',
          ("--crs", "EPSG:0"), "INVALID_CRS", "EPSG:0"),
         ('{"type": "LineString", "coordinates": [[60.17, 24.94], [60.171, 24.945]]}', (),
+         "AXES_SWAPPED", "latitude, longitude"),
+        ('{"type": "LineString", "coordinates": [[116.39, 39.90], [116.40, 39.91]]}', (),
          "ROUTE_OUTSIDE_COVERAGE", "outside the coverage"),
     ],
 )
