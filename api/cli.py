@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -36,7 +36,9 @@ app.add_typer(layers_app, name="layers")
 
 @app.callback()
 def _configure(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")
+    ] = False,
 ) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -48,31 +50,31 @@ def _configure(
 @app.command()
 def classify(
     route: Annotated[Path, typer.Argument(help="GeoJSON route file, or - for stdin.")],
-    voltage: Annotated[Optional[float], typer.Option(help="Supply voltage in kV.")] = None,
+    voltage: Annotated[float | None, typer.Option(help="Supply voltage in kV.")] = None,
     customer: Annotated[
-        Optional[str], typer.Option(help="residential, small_micro or other.")
+        str | None, typer.Option(help="residential, small_micro or other.")
     ] = None,
     three_zero: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option("--three-zero/--no-three-zero", help="Served under the 三零 scheme."),
     ] = None,
-    capacity: Annotated[Optional[float], typer.Option(help="Requested capacity in kW.")] = None,
-    area: Annotated[Optional[str], typer.Option(help="urban or rural.")] = None,
+    capacity: Annotated[float | None, typer.Option(help="Requested capacity in kW.")] = None,
+    area: Annotated[str | None, typer.Option(help="urban or rural.")] = None,
     fells_trees: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option("--fells-trees/--no-fells-trees", help="The works fell or move trees."),
     ] = None,
     start_date: Annotated[
-        Optional[str], typer.Option(help="Planned start of the works, YYYY-MM-DD.")
+        str | None, typer.Option(help="Planned start of the works, YYYY-MM-DD.")
     ] = None,
     crs: Annotated[
-        Optional[str], typer.Option(help="CRS of the route's coordinates (default EPSG:4326).")
+        str | None, typer.Option(help="CRS of the route's coordinates (default EPSG:4326).")
     ] = None,
     district: Annotated[
-        Optional[Path], typer.Option(help="District folder (default: the bundled sample).")
+        Path | None, typer.Option(help="District folder (default: the bundled sample).")
     ] = None,
     map_out: Annotated[
-        Optional[Path], typer.Option("--map", help="Write a map of the decision to this HTML file.")
+        Path | None, typer.Option("--map", help="Write a map of the decision to this HTML file.")
     ] = None,
 ) -> None:
     """Screen ROUTE and print the decision as JSON."""
@@ -106,9 +108,9 @@ def classify(
 
 @layers_app.command("build")
 def layers_build(
-    pbf: Annotated[Optional[Path], typer.Option(help="OSM PBF extract.")] = None,
-    register: Annotated[Optional[Path], typer.Option(help="Ancient tree register CSV.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="GeoPackage to write.")] = None,
+    pbf: Annotated[Path | None, typer.Option(help="OSM PBF extract.")] = None,
+    register: Annotated[Path | None, typer.Option(help="Ancient tree register CSV.")] = None,
+    out: Annotated[Path | None, typer.Option(help="GeoPackage to write.")] = None,
 ) -> None:
     """Rebuild the sample district's layer store from the bundled OSM extract."""
     from layers import osm
@@ -131,8 +133,10 @@ def _read_geojson(path: Path) -> object:
     try:
         return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
-        _fail(f"error [INVALID_JSON]: {path} is not valid JSON: {exc.msg} at line "
-              f"{exc.lineno} column {exc.colno}")
+        _fail(
+            f"error [INVALID_JSON]: {path} is not valid JSON: {exc.msg} at line "
+            f"{exc.lineno} column {exc.colno}"
+        )
     except ValueError as exc:
         _fail(f"error [NON_FINITE]: {path}: {exc}")
 

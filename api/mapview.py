@@ -81,7 +81,7 @@ def _add_conflicts(fmap: folium.Map, conflicts: tuple[Conflict, ...], crs: str) 
         return
     zones = gpd.GeoSeries([c.zone for c in conflicts], crs=crs).to_crs(4326)
     group = folium.FeatureGroup(name="conflicts").add_to(fmap)
-    for conflict, zone in zip(conflicts, zones):
+    for conflict, zone in zip(conflicts, zones, strict=True):
         colour = KIND_COLOURS.get(conflict.kind, OTHER_COLOUR)
         style = {"color": colour, "weight": 2, "fillColor": colour, "fillOpacity": 0.45}
         shape = folium.GeoJson(mapping(zone), style_function=lambda _, s=style: s)
@@ -118,7 +118,10 @@ def _title(decision: Decision) -> str:
 
 def _legend(conflicts: tuple[Conflict, ...]) -> str:
     order = list(KIND_COLOURS)
-    kinds = sorted({c.kind for c in conflicts}, key=lambda k: (k not in order, order.index(k) if k in order else 0, k))
+    kinds = sorted(
+        {c.kind for c in conflicts},
+        key=lambda k: (k not in order, order.index(k) if k in order else 0, k),
+    )
     entries = [("route and footprint", ROUTE_COLOUR)]
     entries += [(kind, KIND_COLOURS.get(kind, OTHER_COLOUR)) for kind in kinds]
     rows = "".join(

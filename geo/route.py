@@ -24,6 +24,7 @@ from geo.errors import CrsError, RouteInputError
 #: CRS a GeoJSON route is read in when nothing else is declared (RFC 7946).
 DEFAULT_ROUTE_CRS = "EPSG:4326"
 
+
 @dataclass(frozen=True)
 class Route:
     """A route's centreline, the CRS its coordinates are in, and the facts it carried."""

@@ -181,7 +181,9 @@ class Rules(Strict):
             _known(f"exclusion {rule.id}: bars", rule.bars, tracks)
             _known(f"exclusion {rule.id}: to", [rule.to], tracks)
             if any(tracks.index(b) >= tracks.index(rule.to) for b in rule.bars):
-                raise ValueError(f"exclusion {rule.id}: 'to' must be stricter than every barred track")
+                raise ValueError(
+                    f"exclusion {rule.id}: 'to' must be stricter than every barred track"
+                )
         for item in self.items:
             _known(f"item {item.id}: bureau", [item.bureau], bureaus)
             _known(f"item {item.id}: tracks", item.tracks or [], tracks)

@@ -158,11 +158,10 @@ def _layer_conflicts(layer, route, footprint, half_width, tolerance_m) -> list[C
 
     # exact test: distance to the centreline against each feature's own reach
     distances = shapely.distance(layer.geometries[candidates], route)
-    limits = half_width + layer.reach[candidates] + tolerance_m
-    hits = candidates[distances <= limits]
-    gaps = np.maximum(distances - half_width - layer.reach[candidates], 0.0)[distances <= limits]
-
-    return [_conflict(layer, int(i), route, footprint, float(g)) for i, g in zip(hits, gaps)]
+    gaps = np.maximum(distances - half_width - layer.reach[candidates], 0.0)
+    touching = gaps <= tolerance_m
+    hits = zip(candidates[touching], gaps[touching], strict=True)
+    return [_conflict(layer, int(i), route, footprint, float(gap)) for i, gap in hits]
 
 
 def _conflict(layer: IndexedLayer, index: int, route, footprint, gap: float) -> Conflict:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import pyogrio
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pyproj import CRS
@@ -31,6 +30,7 @@ from geo.route import Route, parse_route, to_crs
 from geo.rules import Rules
 from geo.screening import DEFAULT_TOLERANCE_M, IndexedLayer, Screening, screen, tree_layer
 from layers.catalogue import COVERAGE_LAYER, LAYERS
+from layers.store import layer_crs, read_layer, read_store_metadata
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,8 @@ def load_district(path: Path | str | None = None) -> District:
     _check_rule_attributes(rules, frames)
     margins = rules.settings.protection_margins_m
     layers = {
-        name: tree_layer(name, frames[name], margins) if name == "trees"
+        name: tree_layer(name, frames[name], margins)
+        if name == "trees"
         else IndexedLayer(name, frames[name])
         for name in LAYERS
     }
@@ -179,7 +180,7 @@ def load_district(path: Path | str | None = None) -> District:
         store,
         ", ".join(f"{len(layer)} {name}" for name, layer in layers.items()),
     )
-    return District(root, settings, rules, coverage, layers, _store_metadata(store))
+    return District(root, settings, rules, coverage, layers, read_store_metadata(store))
 
 
 def _read_settings(root: Path) -> DistrictSettings:
@@ -198,19 +199,18 @@ def _read_settings(root: Path) -> DistrictSettings:
 
 def _check_store_crs(store: Path, settings: DistrictSettings) -> None:
     for name in (*LAYERS, COVERAGE_LAYER):
-        try:
-            info = pyogrio.read_info(store, layer=name)
-        except pyogrio.errors.DataLayerError as exc:
-            raise DistrictError(f"layer store {store} has no layer {name!r}") from exc
-        if CRS.from_user_input(info["crs"]) != CRS.from_user_input(settings.crs):
+        crs = layer_crs(store, name)
+        if crs is None:
+            raise DistrictError(f"layer store {store} has no layer {name!r}")
+        if CRS.from_user_input(crs) != CRS.from_user_input(settings.crs):
             raise DistrictError(
-                f"layer {name!r} of {store} is in {info['crs']}, "
+                f"layer {name!r} of {store} is in {crs}, "
                 f"but district {settings.id} is in {settings.crs}"
             )
 
 
 def _read_layer(store: Path, name: str) -> gpd.GeoDataFrame:
-    frame = pyogrio.read_dataframe(store, layer=name)
+    frame = read_layer(store, name)
     if "kind" not in frame.columns:
         frame["kind"] = name
     if "name" not in frame.columns:
@@ -228,8 +228,3 @@ def _check_rule_attributes(rules: Rules, frames: dict[str, gpd.GeoDataFrame]) ->
             f"rules {rules.identity.district} {rules.identity.version} test attributes "
             f"{missing} that no layer of the store has"
         )
-
-
-def _store_metadata(store: Path) -> dict[str, Any]:
-    info = pyogrio.read_info(store, layer=COVERAGE_LAYER)
-    return dict(info.get("dataset_metadata") or {})

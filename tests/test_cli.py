@@ -38,16 +38,33 @@ def test_example_route_prints_the_decision_and_writes_a_map(tmp_path):
 
 
 def test_flags_override_the_route_properties():
-    result = run("classify", str(ROUTES / "commitment_branch_street.geojson"), "--voltage", "10",
-                 "--customer", "other", "--no-three-zero")
+    result = run(
+        "classify",
+        str(ROUTES / "commitment_branch_street.geojson"),
+        "--voltage",
+        "10",
+        "--customer",
+        "other",
+        "--no-three-zero",
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["track"]["code"] == "filing"
 
 
 def test_route_from_stdin_in_a_declared_crs():
     route = {"type": "LineString", "coordinates": [[385800, 6672300], [385850, 6672300]]}
-    result = run("classify", "-", "--crs", "EPSG:3067", "--voltage", "0.4", "--customer",
-                 "residential", "--three-zero", stdin=json.dumps(route))
+    result = run(
+        "classify",
+        "-",
+        "--crs",
+        "EPSG:3067",
+        "--voltage",
+        "0.4",
+        "--customer",
+        "residential",
+        "--three-zero",
+        stdin=json.dumps(route),
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["route"]["length_m"] == pytest.approx(50.0)
 
@@ -56,19 +73,43 @@ def test_route_from_stdin_in_a_declared_crs():
     ("stdin", "args", "code", "words"),
     [
         ("{not json", (), "INVALID_JSON", "line 1"),
-        ('{"type": "LineString", "coordinates": [[24.94, 60.17], [NaN, 60.17]]}', (),
-         "NON_FINITE", "NaN"),
+        (
+            '{"type": "LineString", "coordinates": [[24.94, 60.17], [NaN, 60.17]]}',
+            (),
+            "NON_FINITE",
+            "NaN",
+        ),
         ('{"type": "Point", "coordinates": [24.94, 60.17]}', (), "NOT_A_LINE", "Point"),
-        ('{"type": "LineString", "coordinates": [[24.94, 60.17], [24.945, 60.171]]}',
-         ("--voltage", "abc"), None, "voltage"),
-        ('{"type": "LineString", "coordinates": [[24.94, 60.17], [24.945, 60.171]]}',
-         ("--customer", "factory"), "INVALID_FACTS", "customer"),
-        ('{"type": "LineString", "coordinates": [[24.94, 60.17], [24.945, 60.171]]}',
-         ("--crs", "EPSG:0"), "INVALID_CRS", "EPSG:0"),
-        ('{"type": "LineString", "coordinates": [[60.17, 24.94], [60.171, 24.945]]}', (),
-         "AXES_SWAPPED", "latitude, longitude"),
-        ('{"type": "LineString", "coordinates": [[116.39, 39.90], [116.40, 39.91]]}', (),
-         "ROUTE_OUTSIDE_COVERAGE", "outside the coverage"),
+        (
+            '{"type": "LineString", "coordinates": [[24.94, 60.17], [24.945, 60.171]]}',
+            ("--voltage", "abc"),
+            None,
+            "voltage",
+        ),
+        (
+            '{"type": "LineString", "coordinates": [[24.94, 60.17], [24.945, 60.171]]}',
+            ("--customer", "factory"),
+            "INVALID_FACTS",
+            "customer",
+        ),
+        (
+            '{"type": "LineString", "coordinates": [[24.94, 60.17], [24.945, 60.171]]}',
+            ("--crs", "EPSG:0"),
+            "INVALID_CRS",
+            "EPSG:0",
+        ),
+        (
+            '{"type": "LineString", "coordinates": [[60.17, 24.94], [60.171, 24.945]]}',
+            (),
+            "AXES_SWAPPED",
+            "latitude, longitude",
+        ),
+        (
+            '{"type": "LineString", "coordinates": [[116.39, 39.90], [116.40, 39.91]]}',
+            (),
+            "ROUTE_OUTSIDE_COVERAGE",
+            "outside the coverage",
+        ),
     ],
 )
 def test_bad_input_exits_2_and_says_what_is_wrong(stdin, args, code, words):
@@ -91,7 +132,12 @@ def test_the_installed_console_script_runs():
     script = Path(sys.executable).with_name("routecheck")
     if not script.exists():
         pytest.skip("routecheck is not installed in this environment")
-    done = subprocess.run([str(script), "classify", str(EXAMPLE)], capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [str(script), "classify", str(EXAMPLE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["district"]["id"] == "helsinki-sample"

@@ -64,12 +64,18 @@ class TestBaseTrack:
         assert decision.track == "filing"
         assert decision.reasons[0].rule == "low_voltage.other"
 
-    @pytest.mark.parametrize(("kv", "track"), [(1.0, "commitment"), (10, "filing"),
-                                               (34.9, "filing"), (35, "parallel_approval"),
-                                               (110, "parallel_approval")])
+    @pytest.mark.parametrize(
+        ("kv", "track"),
+        [
+            (1.0, "commitment"),
+            (10, "filing"),
+            (34.9, "filing"),
+            (35, "parallel_approval"),
+            (110, "parallel_approval"),
+        ],
+    )
     def test_voltage_bands(self, default_rules, kv, track):
-        decision = decide_on(default_rules, voltage_kv=kv, customer="residential",
-                             three_zero=True)
+        decision = decide_on(default_rules, voltage_kv=kv, customer="residential", three_zero=True)
         assert decision.track == track
 
     def test_35kv_always_involves_planning_permission(self, default_rules):
@@ -81,15 +87,17 @@ class TestBaseTrack:
 
 class TestThreeZeroDerivation:
     def test_capacity_within_the_urban_cap_is_three_zero(self, default_rules):
-        decision = decide_on(default_rules, voltage_kv=0.4, customer="small_micro",
-                             capacity_kw=160, area="urban")
+        decision = decide_on(
+            default_rules, voltage_kv=0.4, customer="small_micro", capacity_kw=160, area="urban"
+        )
         assert decision.track == "commitment"
         assert decision.facts["three_zero"] is True
         assert decision.facts["three_zero_source"].startswith("derived")
 
     def test_capacity_over_the_rural_cap_is_not(self, default_rules):
-        decision = decide_on(default_rules, voltage_kv=0.4, customer="small_micro",
-                             capacity_kw=120, area="rural")
+        decision = decide_on(
+            default_rules, voltage_kv=0.4, customer="small_micro", capacity_kw=120, area="rural"
+        )
         assert decision.track == "filing"
 
     def test_unknown_capacity_is_not_assumed_eligible(self, default_rules):
@@ -126,8 +134,10 @@ class TestExclusions:
             assert reason.feature_ids == ("way/1",)
             assert reason.clause.startswith("§四(一)2")
 
-    @pytest.mark.parametrize(("kind", "rule"), [("tree", "bar.green_tree_zone"),
-                                                ("ancient_tree", "bar.ancient_tree_zone")])
+    @pytest.mark.parametrize(
+        ("kind", "rule"),
+        [("tree", "bar.green_tree_zone"), ("ancient_tree", "bar.ancient_tree_zone")],
+    )
     def test_tree_zones_bar(self, default_rules, kind, rule):
         decision = decide_on(default_rules, [tree_on_route(kind)], **LOW_3Z)
         assert decision.track == "parallel_approval"
@@ -146,8 +156,9 @@ class TestExclusions:
         assert "housing.tree_felling" in [i["id"] for i in bureau(decision, "housing")["items"]]
 
     def test_a_bar_on_a_35kv_project_also_applies_without_moving_it(self, default_rules):
-        decision = decide_on(default_rules, [crossing("bridges", "bridge")], voltage_kv=110,
-                             customer="other")
+        decision = decide_on(
+            default_rules, [crossing("bridges", "bridge")], voltage_kv=110, customer="other"
+        )
         assert decision.track == "parallel_approval"
         assert rule_effects(decision)["bar.urban_bridge"] == "also_applies"
 
@@ -183,12 +194,15 @@ class TestRoadAge:
 
 class TestBureaus:
     def test_filing_on_a_branch_road_names_housing_lead_and_police(self, default_rules):
-        decision = decide_on(default_rules, [crossing("roads", "branch")], voltage_kv=10,
-                             customer="other")
+        decision = decide_on(
+            default_rules, [crossing("roads", "branch")], voltage_kv=10, customer="other"
+        )
         housing = bureau(decision, "housing")
         assert (housing["role"], housing["lead"]) == ("register", True)
-        assert [i["id"] for i in housing["items"]] == ["housing.road_occupation",
-                                                       "housing.road_site"]
+        assert [i["id"] for i in housing["items"]] == [
+            "housing.road_occupation",
+            "housing.road_site",
+        ]
         assert bureau(decision, "police")["items"][0]["feature_ids"] == ["way/1"]
         assert bureau(decision, "utility")["role"] == "notify"
 
@@ -218,6 +232,8 @@ class TestFacts:
         assert field in str(caught.value)
 
     def test_overrides_beat_route_properties(self):
-        facts = facts_from({"voltage_kv": 0.4, "customer": "other", "colour": "red"},
-                           {"voltage_kv": 10, "customer": None})
+        facts = facts_from(
+            {"voltage_kv": 0.4, "customer": "other", "colour": "red"},
+            {"voltage_kv": 10, "customer": None},
+        )
         assert (facts.voltage_kv, facts.customer) == (10, "other")

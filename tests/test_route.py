@@ -36,8 +36,9 @@ class TestParse:
         assert route.properties == {"a": 1}
 
     def test_heights_are_dropped(self):
-        route = parse_route({"type": "LineString", "coordinates": [[24.94, 60.17, 12.0],
-                                                                  [24.945, 60.171, 13.0]]})
+        route = parse_route(
+            {"type": "LineString", "coordinates": [[24.94, 60.17, 12.0], [24.945, 60.171, 13.0]]}
+        )
         assert not route.geometry.has_z
 
     @pytest.mark.parametrize(
@@ -49,16 +50,31 @@ class TestParse:
             ({"type": "Point", "coordinates": [24.9, 60.1]}, "NOT_A_LINE", "$"),
             ({"type": "MultiLineString", "coordinates": []}, "EMPTY_ROUTE", "$"),
             ({"type": "FeatureCollection", "features": []}, "EMPTY_ROUTE", "features"),
-            ({"type": "LineString", "coordinates": [[24.9, 60.1], [24.9, 60.1]]},
-             "DEGENERATE_LINE", "$.coordinates"),
-            ({"type": "LineString", "coordinates": [[24.9, 60.1], [float("nan"), 60.2]]},
-             "NON_FINITE", "$.coordinates[1]"),
-            ({"type": "LineString", "coordinates": [[24.9, 60.1], ["24.9", 60.2]]},
-             "INVALID_ROUTE", "$.coordinates[1]"),
-            ({"type": "LineString", "coordinates": [[24.9, 60.1], [True, 60.2]]},
-             "INVALID_ROUTE", "$.coordinates[1]"),
-            ({"type": "LineString", "coordinates": [[24.9, 60.1], [24.9]]},
-             "INVALID_ROUTE", "$.coordinates[1]"),
+            (
+                {"type": "LineString", "coordinates": [[24.9, 60.1], [24.9, 60.1]]},
+                "DEGENERATE_LINE",
+                "$.coordinates",
+            ),
+            (
+                {"type": "LineString", "coordinates": [[24.9, 60.1], [float("nan"), 60.2]]},
+                "NON_FINITE",
+                "$.coordinates[1]",
+            ),
+            (
+                {"type": "LineString", "coordinates": [[24.9, 60.1], ["24.9", 60.2]]},
+                "INVALID_ROUTE",
+                "$.coordinates[1]",
+            ),
+            (
+                {"type": "LineString", "coordinates": [[24.9, 60.1], [True, 60.2]]},
+                "INVALID_ROUTE",
+                "$.coordinates[1]",
+            ),
+            (
+                {"type": "LineString", "coordinates": [[24.9, 60.1], [24.9]]},
+                "INVALID_ROUTE",
+                "$.coordinates[1]",
+            ),
         ],
     )
     def test_bad_routes_name_the_problem_and_its_place(self, obj, code, where):
@@ -86,8 +102,9 @@ class TestTransform:
     def test_declared_projected_crs_is_honoured(self):
         local = to_crs(parse_route(LINE), "EPSG:3067")
         coords = [list(c) for c in local.geometry.geoms[0].coords]
-        again = to_crs(parse_route({"type": "LineString", "coordinates": coords}, "EPSG:3067"),
-                       "EPSG:3067")
+        again = to_crs(
+            parse_route({"type": "LineString", "coordinates": coords}, "EPSG:3067"), "EPSG:3067"
+        )
         assert again.geometry.equals_exact(local.geometry, 1e-6)
 
     def test_projected_coordinates_read_as_degrees_are_refused(self):

@@ -38,7 +38,10 @@ def bureau_items(decision) -> dict[str, list[str]]:
 def test_the_sample_district_loads_its_layers_and_attribution(district):
     assert district.settings.crs == "EPSG:3067"
     assert {name: len(layer) > 0 for name, layer in district.layers.items()} == {
-        "roads": True, "bridges": True, "green": True, "trees": True
+        "roads": True,
+        "bridges": True,
+        "green": True,
+        "trees": True,
     }
     assert "OpenStreetMap" in district.attribution
 
@@ -49,13 +52,18 @@ def test_low_voltage_three_zero_along_a_branch_street_is_commitment(district):
     assert kinds(decision) == {"branch", "non_motorised"}
     assert effects(decision) == {"low_voltage.three_zero": "sets_track"}
     roles = {b["code"]: b["role"] for b in decision.bureaus}
-    assert roles == {"housing": "supervise", "police": "supervise", "economy": "supervise",
-                     "utility": "notify"}
+    assert roles == {
+        "housing": "supervise",
+        "police": "supervise",
+        "economy": "supervise",
+        "utility": "notify",
+    }
 
 
 def test_the_same_street_at_10kv_is_filing(district):
-    decision = classify(district, "commitment_branch_street", voltage_kv=10, customer="other",
-                        three_zero=False)
+    decision = classify(
+        district, "commitment_branch_street", voltage_kv=10, customer="other", three_zero=False
+    )
     assert decision.track == "filing"
     assert effects(decision) == {"voltage.10kv": "sets_track"}
 

@@ -132,8 +132,17 @@ class TestPolygonFootprints:
 
 @pytest.mark.parametrize(
     ("tag", "width"),
-    [("7", 7.0), ("7.5 m", 7.5), ("3,5", 3.5), ("12m", 12.0), ("5'", None), ("2;3", None),
-     ("0", None), ("wide", None), (None, None)],
+    [
+        ("7", 7.0),
+        ("7.5 m", 7.5),
+        ("3,5", 3.5),
+        ("12m", 12.0),
+        ("5'", None),
+        ("2;3", None),
+        ("0", None),
+        ("wide", None),
+        (None, None),
+    ],
 )
 def test_parse_width(tag, width):
     assert parse_width(tag) == width
