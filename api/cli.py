@@ -32,6 +32,8 @@ app = typer.Typer(
 )
 layers_app = typer.Typer(help="Build and inspect district layer stores.", no_args_is_help=True)
 app.add_typer(layers_app, name="layers")
+rules_app = typer.Typer(help="Validate district rule files.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
 
 
 @app.callback()
@@ -120,6 +122,26 @@ def layers_build(
         if value is not None:
             argv += [flag, str(value)]
     osm.main(argv)
+
+
+@rules_app.command("check")
+def rules_check(
+    path: Annotated[Path, typer.Argument(help="Rule file (TOML) to validate.")],
+) -> None:
+    """Validate a rule file and print every problem with its location."""
+    from layers.district import load_rules
+
+    try:
+        rules = load_rules(path)
+    except RoutecheckError as exc:
+        _fail(f"error [{exc.code}]: {exc}")
+    identity = rules.identity
+    typer.echo(
+        f"{path}: valid rules for {identity.district} version {identity.version}, "
+        f"effective {identity.effective_from}: {len(rules.tracks)} tracks, "
+        f"{len(rules.eligibility)} eligibility rules, {len(rules.exclusions)} exclusions, "
+        f"{len(rules.items)} items"
+    )
 
 
 def _read_geojson(path: Path) -> object:
