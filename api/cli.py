@@ -69,6 +69,10 @@ def classify(
     start_date: Annotated[
         str | None, typer.Option(help="Planned start of the works, YYYY-MM-DD.")
     ] = None,
+    submitted: Annotated[
+        str | None,
+        typer.Option(help="When the application was received, ISO 8601 (default: now)."),
+    ] = None,
     crs: Annotated[
         str | None, typer.Option(help="CRS of the route's coordinates (default EPSG:4326).")
     ] = None,
@@ -93,9 +97,10 @@ def classify(
         "start_date": start_date,
     }
     try:
+        received = _parse_submitted(submitted)
         geojson = _read_geojson(route)
         loaded = load_district(district)
-        decision = loaded.classify(geojson, crs=crs, facts=facts, today=dt.date.today())
+        decision = loaded.classify(geojson, crs=crs, facts=facts, submitted=received)
     except RoutecheckError as exc:
         _fail(f"error [{exc.code}]: {exc}")
 
@@ -161,6 +166,17 @@ def _read_geojson(path: Path) -> object:
         )
     except ValueError as exc:
         _fail(f"error [NON_FINITE]: {path}: {exc}")
+
+
+def _parse_submitted(value: str | None) -> dt.datetime | None:
+    """The --submitted time; without an offset it is read in the district's time zone."""
+    if value is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"error [INVALID_SUBMITTED]: --submitted {value!r} is not an ISO 8601 time "
+              "such as 2026-09-30T10:00+08:00")
 
 
 def _refuse_constant(name: str) -> float:

@@ -1,23 +1,27 @@
-"""Decisions: the procedure track, its reasons and the bureaus for a screened route.
+"""Decisions: the procedure track, its reasons, bureaus and due date for a screened route.
 
 The engine reads a district's `Rules` and nothing else about the district: the base
 track comes from the project facts, each exclusion that holds bars tracks and moves
 the project to a stricter one, and each bureau item that holds names its bureau.
-Every step leaves a reason that names the rule and the clause it comes from.
+Every step leaves a reason that names the rule and the clause it comes from, and every
+assumption the decision rests on leaves a warning.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from geo.conditions import Evaluator
 from geo.errors import FactsError, RulesError
-from geo.rules import AttributeTest, ConflictMatch, Rules, Test, When
-from geo.screening import Conflict, Screening
+from geo.rules import Rules
+from geo.screening import Screening
+from geo.workdays import Due, WorkingCalendar, due_date
 
 Customer = Literal["residential", "small_micro", "other"]
 
@@ -88,8 +92,10 @@ class Decision:
 
     rules: Rules
     track: str
+    due: Due
     facts: dict[str, Any]
     screening: Screening
+    measures: dict[str, float]
     reasons: list[Reason]
     bureaus: list[dict[str, Any]]
     warnings: list[DecisionWarning] = field(default_factory=list)
@@ -103,10 +109,16 @@ class Decision:
                 "name_en": track.name_en,
                 "time_limit_working_days": track.time_limit_working_days,
                 "work_may_start": track.work_may_start,
+                "submitted": self.due.submitted.isoformat(),
+                "received": self.due.received.isoformat(),
+                "due": self.due.due.isoformat() if self.due.due else None,
+                "due_provisional": self.due.provisional,
             },
             "rules": {
                 "district": self.rules.identity.district,
+                "name": self.rules.identity.name,
                 "version": self.rules.identity.version,
+                "effective_from": self.rules.identity.effective_from.isoformat(),
                 "source": self.rules.identity.source,
             },
             "facts": self.facts,
@@ -116,117 +128,60 @@ class Decision:
                 "work_width_m": self.screening.work_width_m,
                 "tolerance_m": self.screening.tolerance_m,
             },
+            "measures": self._measures(),
             "reasons": [r.to_dict() for r in self.reasons],
             "conflicts": [c.to_dict() for c in self.screening.conflicts],
             "bureaus": self.bureaus,
             "warnings": [w.to_dict() for w in self.warnings],
         }
 
-
-class _Evaluator:
-    """Evaluates rule conditions for one project, collecting warnings on unknowns."""
-
-    def __init__(self, facts: dict[str, Any], conflicts: Iterable[Conflict], start: dt.date):
-        self.facts = facts
-        self.conflicts = tuple(conflicts)
-        self.start = start
-        self.unknowns: dict[tuple[str, str, bool], set[str]] = {}
-
-    def holds(self, when: When, rule_id: str) -> tuple[bool, tuple[str, ...]]:
-        """Whether the condition holds, and the ids of the conflicts that made it hold."""
-        for test in when.facts:
-            if not self._test(test, self.facts.get(test.fact), rule_id, "project"):
-                return False, ()
-        if when.conflicts is None:
-            return True, ()
-        matched = tuple(
-            c.feature_id for c in self.conflicts if self._matches(when.conflicts, c, rule_id)
-        )
-        return bool(matched), matched
-
-    def _matches(self, match: ConflictMatch, conflict: Conflict, rule_id: str) -> bool:
-        if match.layers is not None and conflict.layer not in match.layers:
-            return False
-        if match.kinds is not None and conflict.kind not in match.kinds:
-            return False
-        return all(self._attribute(t, conflict, rule_id) for t in match.where)
-
-    def _attribute(self, test: AttributeTest, conflict: Conflict, rule_id: str) -> bool:
-        value = conflict.attributes.get(test.attribute)
-        return self._test(test, value, rule_id, conflict.feature_id)
-
-    def _test(self, test: Test, value: Any, rule_id: str, subject: str) -> bool:
-        if value is None:
-            if test.unknown_warning:
-                key = (test.unknown_warning, rule_id, test.if_unknown)
-                self.unknowns.setdefault(key, set()).add(subject)
-            return test.if_unknown
-        return _compare(test.op, value, test.value, self.start)
+    def _measures(self) -> dict[str, dict[str, Any]]:
+        specs = {m.id: m for m in self.rules.measures}
+        return {
+            key: {"value": round(value, 2), "quantity": specs[key].quantity,
+                  "text": specs[key].text}
+            for key, value in self.measures.items()
+        }  # fmt: skip
 
 
-def _compare(op: str, value: Any, expected: Any, start: dt.date) -> bool:
-    if op == "within_years":
-        return _as_date(value) > _years_before(start, expected)
-    if op == "eq":
-        return value == expected
-    if op == "ne":
-        return value != expected
-    if op == "in":
-        return value in expected
-    if op == "not_in":
-        return value not in expected
-    if op == "lt":
-        return value < expected
-    if op == "le":
-        return value <= expected
-    if op == "gt":
-        return value > expected
-    if op == "ge":
-        return value >= expected
-    raise RulesError(f"unknown operator {op!r}")
-
-
-def _years_before(day: dt.date, years: float) -> dt.date:
-    """The date `years` calendar years before `day` (29 February falls back to the 28th)."""
-    if float(years).is_integer():
-        year = day.year - int(years)
-        try:
-            return day.replace(year=year)
-        except ValueError:
-            return day.replace(year=year, day=28)
-    return day - dt.timedelta(days=round(365.25 * years))
-
-
-def _as_date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError as exc:
-        raise RulesError(f"attribute value {value!r} is not a date") from exc
-
-
-def decide(screening: Screening, facts: ProjectFacts, rules: Rules, today: dt.date) -> Decision:
-    """Decide the track, reasons and bureaus for a screened route under the rules."""
-    resolved, warnings = _resolve_facts(facts, rules, today)
-    evaluator = _Evaluator(resolved, screening.conflicts, resolved["start_date"])
+def decide(
+    screening: Screening,
+    facts: ProjectFacts,
+    rules: Rules,
+    submitted: dt.datetime,
+    calendar: WorkingCalendar | None = None,
+) -> Decision:
+    """Decide the track, reasons, bureaus and due date of a screened route."""
+    calendar = calendar or WorkingCalendar()
+    local_day = _local(submitted, rules).date()
+    resolved, warnings = _resolve_facts(facts, rules, local_day)
+    evaluator = Evaluator(rules, resolved, screening)
 
     base, reasons = _base_track(evaluator, rules)
     track, bar_reasons = _apply_exclusions(evaluator, rules, base)
     bureaus = _bureaus(evaluator, rules, track)
+    limit = rules.track(track).time_limit_working_days
+    due = due_date(submitted, limit, calendar, rules.deadlines.timezone, rules.deadlines.cutoff)
 
-    warnings.extend(_unknown_warnings(evaluator))
+    warnings += _deadline_warnings(rules, track, due)
+    warnings += _unknown_warnings(evaluator)
+    warnings += _near_warnings(evaluator)
     return Decision(
         rules=rules,
         track=track,
+        due=due,
         facts={k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in resolved.items()},
         screening=screening,
+        measures=evaluator.all_measures(),
         reasons=reasons + bar_reasons,
         bureaus=bureaus,
         warnings=warnings,
     )
+
+
+def _local(moment: dt.datetime, rules: Rules) -> dt.datetime:
+    zone = ZoneInfo(rules.deadlines.timezone)
+    return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
 
 
 def _resolve_facts(facts: ProjectFacts, rules: Rules, today: dt.date):
@@ -249,6 +204,9 @@ def _resolve_facts(facts: ProjectFacts, rules: Rules, today: dt.date):
     if facts.capacity_kw is not None:
         within = facts.capacity_kw <= scheme.capacity_kw[area]
         note = f"{facts.capacity_kw:g} kW against {scheme.capacity_kw[area]:g} kW ({area})"
+        if facts.area is None:
+            text = f"supply area not given; taken as {area} for the 三零 capacity cap"
+            warnings.append(DecisionWarning("AREA_ASSUMED", text))
     else:
         within = scheme.unknown_capacity == "eligible"
         note = f"no capacity given, taken as {scheme.unknown_capacity.replace('_', ' ')}"
@@ -256,27 +214,27 @@ def _resolve_facts(facts: ProjectFacts, rules: Rules, today: dt.date):
             text = f"三零 eligibility: {note}; give capacity_kw or three_zero to decide it"
             warnings.append(DecisionWarning("CAPACITY_UNKNOWN", text))
     resolved["three_zero"] = eligible_customer and low_voltage and within
-    resolved["three_zero_source"] = f"derived ({scheme.clause}): customer {facts.customer}, "
-    resolved["three_zero_source"] += f"{facts.voltage_kv:g} kV, {note}"
-    if facts.area is None and facts.capacity_kw is not None:
-        warnings.append(DecisionWarning("AREA_ASSUMED", f"supply area not given; taken as {area}"))
+    resolved["three_zero_source"] = (
+        f"derived ({scheme.clause}): customer {facts.customer}, {facts.voltage_kv:g} kV, {note}"
+    )
     return resolved, warnings
 
 
-def _base_track(evaluator: _Evaluator, rules: Rules) -> tuple[str, list[Reason]]:
+def _base_track(evaluator: Evaluator, rules: Rules) -> tuple[str, list[Reason]]:
     for rule in rules.eligibility:
         holds, _ = evaluator.holds(rule.when, rule.id)
         if holds:
             return rule.track, [Reason(rule.id, rule.clause, rule.text, "sets_track")]
     raise RulesError(
         f"no eligibility rule of {rules.identity.district} {rules.identity.version} covers "
-        f"these facts (voltage {evaluator.facts['voltage_kv']} kV, "
-        f"customer {evaluator.facts['customer']})",
+        f"these facts (voltage {evaluator.facts['voltage_kv']:g} kV, "
+        f"customer {evaluator.facts['customer']}); the district's rules do not say which "
+        "track such a project takes",
         code="NO_TRACK",
     )
 
 
-def _apply_exclusions(evaluator: _Evaluator, rules: Rules, base: str):
+def _apply_exclusions(evaluator: Evaluator, rules: Rules, base: str):
     """Move the project to a stricter track for every exclusion that bars its track."""
     matched = []
     for rule in rules.exclusions:
@@ -308,7 +266,7 @@ def _apply_exclusions(evaluator: _Evaluator, rules: Rules, base: str):
     return track, reasons
 
 
-def _bureaus(evaluator: _Evaluator, rules: Rules, track: str) -> list[dict[str, Any]]:
+def _bureaus(evaluator: Evaluator, rules: Rules, track: str) -> list[dict[str, Any]]:
     """Group the items that hold on this track under their bureaus, in the rules' order."""
     found: dict[str, list[dict[str, Any]]] = {}
     for item in rules.items:
@@ -332,7 +290,7 @@ def _bureaus(evaluator: _Evaluator, rules: Rules, track: str) -> list[dict[str, 
             "code": bureau.code,
             "name": bureau.name,
             "name_en": bureau.name_en,
-            "role": bureau.role or default_role,
+            "role": bureau.roles.get(track, default_role),
             "lead": track in bureau.lead_for,
             "items": found[bureau.code],
         }
@@ -341,7 +299,22 @@ def _bureaus(evaluator: _Evaluator, rules: Rules, track: str) -> list[dict[str, 
     ]
 
 
-def _unknown_warnings(evaluator: _Evaluator) -> list[DecisionWarning]:
+def _deadline_warnings(rules: Rules, track: str, due: Due) -> list[DecisionWarning]:
+    warnings = []
+    if rules.track(track).time_limit_working_days is None:
+        text = f"the rules of {rules.identity.district} state no time limit for track {track}"
+        warnings.append(DecisionWarning("TIME_LIMIT_NOT_STATED", text))
+    if due.provisional:
+        text = (
+            "the working-day count runs past the last published holiday schedule; the due "
+            "date is provisional (weekends and fixed-date holidays only) until the schedule "
+            "for that year is loaded"
+        )
+        warnings.append(DecisionWarning("DUE_DATE_PROVISIONAL", text))
+    return warnings
+
+
+def _unknown_warnings(evaluator: Evaluator) -> list[DecisionWarning]:
     warnings = []
     for (code, rule_id, assumed), subjects in sorted(evaluator.unknowns.items()):
         listed = ", ".join(sorted(subjects)[:5])
@@ -352,4 +325,21 @@ def _unknown_warnings(evaluator: _Evaluator) -> list[DecisionWarning]:
             f"unknown, and the rules take it as {outcome}"
         )
         warnings.append(DecisionWarning(code, text))
+    return warnings
+
+
+def _near_warnings(evaluator: Evaluator) -> list[DecisionWarning]:
+    fraction = evaluator.rules.settings.near_threshold_fraction
+    seen, warnings = set(), []
+    for near in evaluator.near:
+        key = (near.rule, near.measure.id)
+        if key in seen:
+            continue
+        seen.add(key)
+        text = (
+            f"{near.measure.id} ({near.measure.text}) is {near.value:,.2f}, within "
+            f"{fraction:.0%} of the threshold {near.test.describe()} of rule {near.rule}; "
+            "check the drawing before relying on the track"
+        )
+        warnings.append(DecisionWarning("NEAR_THRESHOLD", text))
     return warnings

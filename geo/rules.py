@@ -1,14 +1,15 @@
 """District rules as data: the schema a rule file must follow, validated on load.
 
 A district's rules name its procedure tracks (from least to most strict), the facts
-that put a project on a track, the exclusions that bar a track when the route meets
-certain features, and the bureau items each conflict or fact involves. The engine in
+that put a project on a track, the measures taken from a screening, the exclusions
+that bar a track when the route meets certain features or a measure passes a
+threshold, and the bureau items each conflict or fact involves. The engine in
 `geo.decision` reads only this model, so a district with other tracks, thresholds or
 bureaus needs a new rule file and no new code.
 
 Every model forbids unknown keys, so a misspelt key fails the load instead of being
-ignored, and cross-references (tracks, bureaus, facts) are checked before any rule
-is used: a broken file never loads half-way.
+ignored, and cross-references (tracks, bureaus, measures, facts) are checked before
+any rule is used: a broken file never loads half-way.
 """
 
 from __future__ import annotations
@@ -21,7 +22,21 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 #: Project facts a rule may test; `geo.decision.ProjectFacts` defines their meaning.
 FACT_NAMES = ("voltage_kv", "customer", "three_zero", "capacity_kw", "area", "fells_trees")
 
+#: Comparisons a test may make. `within_years` holds for a date less than `value`
+#: calendar years before the project's planned start (or after it).
 Operator = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "within_years"]
+
+#: Operators that compare against a number, and so have a threshold to warn near.
+THRESHOLD_OPERATORS = ("lt", "le", "gt", "ge")
+
+#: What a bureau does with a project on a track.
+Role = Literal["approve", "register", "supervise", "notify"]
+
+#: What a measure adds up over the conflicts it selects.
+Quantity = Literal["length_m", "area_m2", "count"]
+
+#: Symbols for operators in messages.
+OPERATOR_SYMBOLS = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥"}
 
 
 class Strict(BaseModel):
@@ -29,33 +44,48 @@ class Strict(BaseModel):
 
 
 class Test(Strict):
-    """A comparison of one value against the rule's value.
-
-    `within_years` holds for a date less than `value` years before the project's
-    planned start (or after it). When the value is unknown the test takes
-    `if_unknown`, and the decision warns with `unknown_warning` if one is given.
-    """
+    """A comparison of one value against the rule's value."""
 
     op: Operator
     value: Any
-    if_unknown: bool = False
-    unknown_warning: str | None = None
 
     @model_validator(mode="after")
     def _value_fits_operator(self) -> Test:
         if self.op in ("in", "not_in") and not isinstance(self.value, list):
             raise ValueError(f"operator {self.op!r} needs a list value")
-        if self.op in ("lt", "le", "gt", "ge", "within_years") and not _is_number(self.value):
+        if self.op in (*THRESHOLD_OPERATORS, "within_years") and not _is_number(self.value):
             raise ValueError(f"operator {self.op!r} needs a number value")
         return self
 
+    def describe(self) -> str:
+        symbol = OPERATOR_SYMBOLS.get(self.op, self.op.replace("_", " "))
+        return f"{symbol} {self.value}"
+
 
 class FactTest(Test):
+    """A test on a project fact; an optional fact left unknown takes `if_unknown`."""
+
     fact: Literal[FACT_NAMES]  # type: ignore[valid-type]
+    if_unknown: bool = False
 
 
 class AttributeTest(Test):
+    """A test on a feature attribute.
+
+    A layer may not know an attribute for every feature (OSM has no road handover
+    dates). The file must say what an unknown value means — `if_unknown` has no
+    default — and every decision that relied on it carries the `unknown_warning`.
+    """
+
     attribute: str = Field(min_length=1)
+    if_unknown: bool
+    unknown_warning: str = Field("ATTRIBUTE_UNKNOWN", pattern=r"^[A-Z][A-Z0-9_]*$")
+
+
+class MeasureTest(Test):
+    """A threshold on a named measure of the screening, e.g. road length ≤ 100 m."""
+
+    measure: str
 
 
 class ConflictMatch(Strict):
@@ -73,9 +103,10 @@ class ConflictMatch(Strict):
 
 
 class When(Strict):
-    """All fact tests hold and, if `conflicts` is given, at least one conflict matches."""
+    """All fact and measure tests hold and, if `conflicts` is given, a conflict matches."""
 
     facts: list[FactTest] = []
+    measures: list[MeasureTest] = []
     conflicts: ConflictMatch | None = None
 
 
@@ -90,12 +121,29 @@ class Identity(Strict):
 
 
 class Track(Strict):
+    """A procedure track. A time limit of 0 means none; None that the source is silent."""
+
     code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
     name_en: str
-    time_limit_working_days: int = Field(ge=0)
+    time_limit_working_days: int | None = Field(ge=0)
     work_may_start: str
-    bureau_role: str
+    bureau_role: Role
+
+
+class Measure(Strict):
+    """A named quantity of the screening.
+
+    `length_m` is the route centreline inside the union of the selected conflicts'
+    zones, `area_m2` the route footprint inside that union (overlapping features are
+    counted once), `count` the number of selected conflicts. With no `conflicts`
+    selection, length and area are the whole route's.
+    """
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    text: str
+    quantity: Quantity
+    conflicts: ConflictMatch | None = None
 
 
 class Eligibility(Strict):
@@ -120,10 +168,12 @@ class Exclusion(Strict):
 
 
 class Bureau(Strict):
+    """A bureau; its role on a track is `roles[track]`, else the track's bureau role."""
+
     code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
     name_en: str
-    role: str | None = None
+    roles: dict[str, Role] = {}
     lead_for: list[str] = []
 
 
@@ -150,16 +200,28 @@ class ThreeZero(Strict):
     clause: str
 
 
+class Deadlines(Strict):
+    """How a track's time limit becomes a due date."""
+
+    timezone: str = "Asia/Shanghai"
+    #: Submissions after this local time count from the next working day.
+    cutoff: dt.time = dt.time(17, 0)
+
+
 class Settings(Strict):
     #: Extra metres added to a tree's crown radius for its protection zone, by kind.
     protection_margins_m: dict[str, float] = {}
+    #: A measure within this fraction of a threshold that tested it draws a warning.
+    near_threshold_fraction: float = Field(0.05, ge=0, le=1)
 
 
 class Rules(Strict):
     identity: Identity
     settings: Settings = Settings()
+    deadlines: Deadlines = Deadlines()
     three_zero: ThreeZero
     tracks: list[Track] = Field(min_length=1)
+    measures: list[Measure] = []
     eligibility: list[Eligibility] = Field(min_length=1)
     exclusions: list[Exclusion] = []
     bureaus: list[Bureau] = []
@@ -170,25 +232,28 @@ class Rules(Strict):
         tracks = [t.code for t in self.tracks]
         _unique("track code", tracks)
         _unique("bureau code", [b.code for b in self.bureaus])
+        _unique("measure id", [m.id for m in self.measures])
         _unique("rule id", [r.id for r in [*self.eligibility, *self.exclusions, *self.items]])
         bureaus = {b.code for b in self.bureaus}
+        measures = {m.id for m in self.measures}
 
         for rule in self.eligibility:
             _known(f"eligibility {rule.id}: track", [rule.track], tracks)
-            if rule.when.conflicts is not None:
+            if rule.when.conflicts is not None or rule.when.measures:
                 raise ValueError(f"eligibility {rule.id}: may test facts only")
+        for rule in [*self.exclusions, *self.items]:
+            _known(f"{rule.id}: measures", [t.measure for t in rule.when.measures], measures)
         for rule in self.exclusions:
             _known(f"exclusion {rule.id}: bars", rule.bars, tracks)
             _known(f"exclusion {rule.id}: to", [rule.to], tracks)
             if any(tracks.index(b) >= tracks.index(rule.to) for b in rule.bars):
-                raise ValueError(
-                    f"exclusion {rule.id}: 'to' must be stricter than every barred track"
-                )
+                raise ValueError(f"exclusion {rule.id}: 'to' must be stricter than what it bars")
         for item in self.items:
             _known(f"item {item.id}: bureau", [item.bureau], bureaus)
             _known(f"item {item.id}: tracks", item.tracks or [], tracks)
         for bureau in self.bureaus:
             _known(f"bureau {bureau.code}: lead_for", bureau.lead_for, tracks)
+            _known(f"bureau {bureau.code}: roles", list(bureau.roles), tracks)
         return self
 
     def track(self, code: str) -> Track:
@@ -201,10 +266,15 @@ class Rules(Strict):
     def bureau(self, code: str) -> Bureau:
         return next(b for b in self.bureaus if b.code == code)
 
+    def conflict_matches(self) -> list[ConflictMatch]:
+        """Every conflict selection in the file, for checking against a catalogue."""
+        whens = [r.when for r in [*self.exclusions, *self.items]]
+        matches = [w.conflicts for w in whens if w.conflicts is not None]
+        return matches + [m.conflicts for m in self.measures if m.conflicts is not None]
+
     def attribute_names(self) -> set[str]:
         """Every feature attribute a rule tests, for checking against the layers."""
-        whens = [r.when for r in [*self.exclusions, *self.items]]
-        return {t.attribute for w in whens if w.conflicts for t in w.conflicts.where}
+        return {t.attribute for match in self.conflict_matches() for t in match.where}
 
 
 def _is_number(value: object) -> bool:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Layers every district store holds, in the order they are drawn and reported.
-LAYERS = ("roads", "bridges", "green", "trees")
+#: Layers a district store holds, in the order they are drawn and reported; see SPECS
+#: for which may be missing.
+LAYERS = ("roads", "bridges", "green", "trees", "zones")
 
 #: The store layer holding the district's coverage polygon.
 COVERAGE_LAYER = "coverage"
@@ -19,22 +20,35 @@ COVERAGE_LAYER = "coverage"
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """What a layer holds: its geometry type and the kinds its features take."""
+    """What a layer holds: geometry type, the kinds its features take, and attributes.
+
+    `attributes` are the columns rules may test beyond the core ones (feature id, kind,
+    name); a store that lacks one has it as unknown for every feature. An `optional`
+    layer may be missing from a district's store altogether.
+    """
 
     name: str
     geometry: str
     kinds: tuple[str, ...]
     description: str
+    attributes: tuple[str, ...] = ()
+    optional: bool = False
 
 
-ROAD_CLASSES = ("expressway", "main", "secondary", "branch", "non_motorised")
+#: Urban road classes (快速路, 主干路, 次干路, 支路, non-motorised ways), then the
+#: highway classes some districts' rules name: national and provincial trunk highways
+#: (国省干线公路) and rural roads, whose traffic volume decides "heavy traffic".
+ROAD_CLASSES = (
+    "expressway", "main", "secondary", "branch", "non_motorised", "trunk_highway", "rural"
+)  # fmt: skip
 
 SPECS = {
     "roads": LayerSpec(
         "roads",
         "Polygon",
         ROAD_CLASSES,
-        "Urban road footprints (centreline buffered by half the width), by road class.",
+        "Road footprints (centreline buffered by half the width), by road class.",
+        attributes=("width_m", "handover_date", "major_repair_date", "traffic_volume"),
     ),
     "bridges": LayerSpec(
         "bridges", "Polygon", ("bridge",), "Bridge footprints, same width rule as roads."
@@ -50,8 +64,23 @@ SPECS = {
         "Point",
         ("tree", "ancient_tree"),
         "Tree trunks with crown diameters; ancient and famous trees from a register.",
+        attributes=("crown_diameter_m", "register_id", "species"),
+    ),
+    "zones": LayerSpec(
+        "zones",
+        "Polygon",
+        ("highway_land", "water_protection", "river_management"),
+        "Regulated zones: highway land, water-engineering protection areas and river "
+        "management areas.",
+        optional=True,
     ),
 }
+
+#: Layers every store must hold.
+REQUIRED_LAYERS = tuple(name for name in LAYERS if not SPECS[name].optional)
+
+#: Every kind a rule may name, and the layer that holds it.
+KIND_LAYERS = {kind: spec.name for spec in SPECS.values() for kind in spec.kinds}
 
 #: OSM `highway` values and the Chinese urban road class each maps to. Links take the
 #: class of the road they link. Values not listed (corridor, elevator, proposed, …)

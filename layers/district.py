@@ -1,10 +1,10 @@
 """Districts: settings, rules and layer store loaded from a district folder.
 
-A district folder holds `district.toml` (its id, CRS, work width and where its store
-and rules are), a layer store (a GeoPackage in the district's metric CRS) and the
-rules the store is screened under. Loading checks everything once, so a broken
-district fails at start-up with a message naming the file and the problem rather
-than on the first route.
+A district folder holds `district.toml` (its id, CRS, work width and where its store,
+rules and extra holiday schedules are), a layer store (a GeoPackage in the district's
+metric CRS) and the rules the store is screened under. Loading checks everything
+once, so a broken district fails at start-up with a message naming the file and the
+problem rather than on the first route.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,18 +24,23 @@ from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
 from geo.coverage import check_coverage
-from geo.decision import Decision, decide, facts_from
-from geo.errors import DistrictError, OutsideCoverageError, RoutecheckError, RulesError
+from geo.decision import Decision, DecisionWarning, decide, facts_from
+from geo.errors import DistrictError, OutsideCoverageError, RoutecheckError
 from geo.route import Route, parse_route, to_crs
 from geo.rules import Rules
 from geo.screening import DEFAULT_TOLERANCE_M, IndexedLayer, Screening, screen, tree_layer
-from layers.catalogue import COVERAGE_LAYER, LAYERS
+from geo.workdays import WorkingCalendar
+from layers.calendars import load_schedule
+from layers.catalogue import COVERAGE_LAYER, KIND_LAYERS, LAYERS, SPECS
+from layers.rulefile import load_rules, problems
 from layers.store import layer_crs, read_layer, read_store_metadata
 
 log = logging.getLogger(__name__)
 
 #: The district bundled with routecheck: central Helsinki from OpenStreetMap.
 SAMPLE_DISTRICT = "helsinki"
+
+__all__ = ["District", "DistrictSettings", "load_district", "load_rules", "sample_district_path"]
 
 
 class DistrictSettings(BaseModel):
@@ -50,6 +55,9 @@ class DistrictSettings(BaseModel):
     rules: str = Field(description="rule file path, relative to the district folder")
     work_width_m: float = Field(1.0, gt=0, le=50, description="width of the works")
     tolerance_m: float = Field(DEFAULT_TOLERANCE_M, ge=0, le=1, description="touch tolerance")
+    holiday_schedules: list[str] = Field(
+        [], description="holiday schedule files for years the calendar package lacks"
+    )
     example_route: str | None = None
 
 
@@ -58,31 +66,9 @@ def sample_district_path() -> Path:
     return Path(str(resources.files("layers") / "sample" / SAMPLE_DISTRICT))
 
 
-def load_rules(path: Path) -> Rules:
-    """Read and validate a rule file; raise RulesError listing every problem found."""
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RulesError(f"rule file {path} does not exist") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"rule file {path} is not valid TOML: {exc}") from exc
-    try:
-        return Rules.model_validate(data)
-    except ValidationError as exc:
-        raise RulesError(f"rule file {path} is invalid:\n{_problems(exc)}") from exc
-
-
-def _problems(exc: ValidationError) -> str:
-    lines = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        lines.append(f"  {where}: {error['msg']}")
-    return "\n".join(lines)
-
-
 @dataclass
 class District:
-    """A loaded district: settings, rules, indexed layers and coverage."""
+    """A loaded district: settings, rules, indexed layers, coverage and calendar."""
 
     root: Path
     settings: DistrictSettings
@@ -90,6 +76,8 @@ class District:
     coverage: BaseGeometry
     layers: dict[str, IndexedLayer]
     metadata: dict[str, Any]
+    calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
+    missing_layers: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -134,16 +122,19 @@ class District:
         *,
         crs: str | None = None,
         facts: dict[str, Any] | None = None,
-        today: dt.date | None = None,
+        submitted: dt.datetime | None = None,
     ) -> Decision:
         """Screen a GeoJSON route and decide its track under the district's rules.
 
-        Facts in `facts` override those in the route's properties.
+        Facts in `facts` override those in the route's properties. `submitted` is when
+        the application was received (now when not given); it dates the deadline.
         """
         route = parse_route(geojson, crs)
         project = facts_from(route.properties, facts or {})
         screening = self.screen(route)
-        decision = decide(screening, project, self.rules, today or dt.date.today())
+        moment = submitted or dt.datetime.now(dt.UTC)
+        decision = decide(screening, project, self.rules, moment, self.calendar)
+        decision.warnings.extend(self._missing_layer_warnings())
         log.info(
             "district %s: route %.1f m, %d conflicts, track %s",
             self.id,
@@ -153,34 +144,61 @@ class District:
         )
         return decision
 
+    def _missing_layer_warnings(self) -> list[DecisionWarning]:
+        """A warning for each missing optional layer that some rule depends on."""
+        warnings = []
+        for layer in self.missing_layers:
+            if layer in rule_layers(self.rules):
+                text = (
+                    f"district {self.id} has no {layer} layer, so the rules on it "
+                    f"({SPECS[layer].description.rstrip('.')}) were not checked"
+                )
+                warnings.append(DecisionWarning("LAYER_MISSING", text))
+        return warnings
+
+
+def rule_layers(rules: Rules) -> set[str]:
+    """Every layer the rules' conflict selections can reach."""
+    layers: set[str] = set()
+    for match in rules.conflict_matches():
+        if match.layers is not None:
+            layers.update(match.layers)
+        elif match.kinds is not None:
+            layers.update(KIND_LAYERS[k] for k in match.kinds)
+        else:
+            layers.update(LAYERS)
+    return layers
+
 
 def load_district(path: Path | str | None = None) -> District:
     """Load a district folder (the bundled sample when no path is given)."""
     root = Path(path) if path is not None else sample_district_path()
     settings = _read_settings(root)
     rules = load_rules(root / settings.rules)
+    calendar = WorkingCalendar(load_schedule(root / p) for p in settings.holiday_schedules)
     store = root / settings.store
     if not store.exists():
         raise DistrictError(f"layer store {store} of district {settings.id} does not exist")
 
-    _check_store_crs(store, settings)
-    frames = {name: _read_layer(store, name) for name in (*LAYERS, COVERAGE_LAYER)}
+    present = _check_store_layers(store, settings)
+    missing = tuple(name for name in LAYERS if name not in present)
+    frames = {name: _read_layer(store, name, name in present) for name in LAYERS}
     _check_rule_attributes(rules, frames)
     margins = rules.settings.protection_margins_m
     layers = {
-        name: tree_layer(name, frames[name], margins)
-        if name == "trees"
-        else IndexedLayer(name, frames[name])
-        for name in LAYERS
+        name: tree_layer(name, frame, margins) if name == "trees" else IndexedLayer(name, frame)
+        for name, frame in frames.items()
     }
-    coverage = frames[COVERAGE_LAYER].geometry.union_all()
+    coverage = read_layer(store, COVERAGE_LAYER).geometry.union_all()
     log.info(
-        "loaded district %s from %s: %s",
+        "loaded district %s from %s: %s%s",
         settings.id,
         store,
         ", ".join(f"{len(layer)} {name}" for name, layer in layers.items()),
+        f" (no {', '.join(missing)} layer)" if missing else "",
     )
-    return District(root, settings, rules, coverage, layers, read_store_metadata(store))
+    metadata = read_store_metadata(store)
+    return District(root, settings, rules, coverage, layers, metadata, calendar, missing)
 
 
 def _read_settings(root: Path) -> DistrictSettings:
@@ -194,29 +212,46 @@ def _read_settings(root: Path) -> DistrictSettings:
     try:
         return DistrictSettings.model_validate(data.get("district", {}))
     except ValidationError as exc:
-        raise DistrictError(f"{path} is invalid:\n{_problems(exc)}") from exc
+        raise DistrictError(f"{path} is invalid:\n{problems(exc)}") from exc
 
 
-def _check_store_crs(store: Path, settings: DistrictSettings) -> None:
+def _check_store_layers(store: Path, settings: DistrictSettings) -> set[str]:
+    """The catalogue layers the store holds; each in the district CRS, none required lost."""
+    present = set()
     for name in (*LAYERS, COVERAGE_LAYER):
         crs = layer_crs(store, name)
         if crs is None:
+            if name in SPECS and SPECS[name].optional:
+                continue
             raise DistrictError(f"layer store {store} has no layer {name!r}")
         if CRS.from_user_input(crs) != CRS.from_user_input(settings.crs):
             raise DistrictError(
                 f"layer {name!r} of {store} is in {crs}, "
                 f"but district {settings.id} is in {settings.crs}"
             )
+        present.add(name)
+    return present
 
 
-def _read_layer(store: Path, name: str) -> gpd.GeoDataFrame:
-    frame = read_layer(store, name)
+def _read_layer(store: Path, name: str, present: bool) -> gpd.GeoDataFrame:
+    """A layer with the core columns and every catalogue attribute (null if unknown)."""
+    spec = SPECS[name]
+    if present:
+        frame = read_layer(store, name)
+    else:
+        frame = gpd.GeoDataFrame({"feature_id": [], "kind": []}, geometry=[], crs=None)
     if "kind" not in frame.columns:
         frame["kind"] = name
     if "name" not in frame.columns:
         frame["name"] = None
     if "feature_id" not in frame.columns:
         frame["feature_id"] = [f"{name}/{i}" for i in range(len(frame))]
+    for attribute in spec.attributes:
+        if attribute not in frame.columns:
+            if present:
+                log.info("layer %s of %s has no %s: unknown for every feature", name, store,
+                         attribute)  # fmt: skip
+            frame[attribute] = None
     return frame
 
 

@@ -70,7 +70,7 @@ GREEN_STRICTNESS = ("green", "shrub", "forest")
 #: Columns of each layer as written, geometry last.
 ROAD_COLUMNS = (
     "feature_id", "name", "kind", "highway", "width_m", "width_source",
-    "handover_date", "major_repair_date", "geometry",
+    "handover_date", "major_repair_date", "traffic_volume", "geometry",
 )  # fmt: skip
 BRIDGE_COLUMNS = (
     "feature_id", "name", "kind", "highway", "bridge", "width_m", "width_source", "geometry",
@@ -380,6 +380,8 @@ def build_roads(ways: gpd.GeoDataFrame, crs: str) -> tuple[gpd.GeoDataFrame, dic
     layer = as_layer(rows, ROAD_COLUMNS, crs)
     layer["handover_date"] = empty_dates(len(layer))
     layer["major_repair_date"] = empty_dates(len(layer))
+    # vehicles a day: OSM has no counts, so every road's traffic is unknown
+    layer["traffic_volume"] = pd.Series(float("nan"), index=layer.index, dtype="float64")
     return layer, dict(sorted(skipped.items())), dict(sorted(areas.items()))
 
 

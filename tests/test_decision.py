@@ -13,7 +13,7 @@ from geo.errors import FactsError
 from geo.screening import IndexedLayer, screen, tree_layer
 
 CRS = "EPSG:3067"
-TODAY = dt.date(2026, 12, 3)
+SUBMITTED = dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 ROUTE = MultiLineString([LineString([(0, 0), (100, 0)])])
 
 
@@ -39,7 +39,7 @@ def tree_on_route(kind: str = "tree") -> IndexedLayer:
 
 def decide_on(rules, layers=(), **facts):
     screening = screen(ROUTE, list(layers), work_width_m=1.0)
-    return decide(screening, facts_from({}, facts), rules, TODAY)
+    return decide(screening, facts_from({}, facts), rules, SUBMITTED)
 
 
 def rule_effects(decision) -> dict[str, str]:

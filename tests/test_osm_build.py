@@ -251,7 +251,7 @@ def built(tmp_path_factory):
 def test_build_writes_every_layer_in_the_metric_crs(built):
     out, summary = built
     layers = {str(name) for name, _ in pyogrio.list_layers(out)}
-    assert layers == {*catalogue.LAYERS, catalogue.COVERAGE_LAYER}
+    assert layers == {*catalogue.REQUIRED_LAYERS, catalogue.COVERAGE_LAYER}
     for layer in layers:
         info = pyogrio.read_info(out, layer=layer)
         assert info["crs"] == "EPSG:3067"
@@ -263,14 +263,14 @@ def test_build_writes_every_layer_in_the_metric_crs(built):
 
 def test_build_kinds_come_from_the_catalogue(built):
     out, _ = built
-    for layer in catalogue.LAYERS:
+    for layer in catalogue.REQUIRED_LAYERS:
         kinds = set(pyogrio.read_dataframe(out, layer=layer, read_geometry=False)["kind"])
         assert kinds <= set(catalogue.SPECS[layer].kinds), layer
 
 
 def test_build_feature_ids_are_osm_ids_sorted(built):
     out, _ = built
-    for layer in catalogue.LAYERS:
+    for layer in catalogue.REQUIRED_LAYERS:
         ids = pyogrio.read_dataframe(out, layer=layer, read_geometry=False)["feature_id"]
         assert ids.map(lambda v: bool(re.fullmatch(r"(way|node|relation)/\d+", v))).all()
         assert ids.is_unique and list(ids) == sorted(ids), layer
@@ -350,7 +350,7 @@ def _rows(path: Path, layer: str) -> pd.DataFrame:
     return rows
 
 
-@pytest.mark.parametrize("layer", [*catalogue.LAYERS, catalogue.COVERAGE_LAYER])
+@pytest.mark.parametrize("layer", [*catalogue.REQUIRED_LAYERS, catalogue.COVERAGE_LAYER])
 def test_rebuild_matches_the_committed_store(built, layer):
     out, _ = built
     assert COMMITTED_STORE.is_file(), "layers/sample/helsinki/helsinki.gpkg is not built"

@@ -15,12 +15,12 @@ import pytest
 from geo.errors import OutsideCoverageError
 
 ROUTES = Path(__file__).parent / "data" / "routes"
-TODAY = dt.date(2026, 12, 3)
+SUBMITTED = dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
 
 def classify(district, name, **facts):
     route = json.loads((ROUTES / f"{name}.geojson").read_text(encoding="utf-8"))
-    return district.classify(route, facts=facts, today=TODAY)
+    return district.classify(route, facts=facts, submitted=SUBMITTED)
 
 
 def kinds(decision) -> set[str]:
@@ -42,7 +42,9 @@ def test_the_sample_district_loads_its_layers_and_attribution(district):
         "bridges": True,
         "green": True,
         "trees": True,
+        "zones": False,
     }
+    assert district.missing_layers == ("zones",)
     assert "OpenStreetMap" in district.attribution
 
 
