@@ -196,8 +196,11 @@ def _resolve_facts(facts: ProjectFacts, rules: Rules, today: dt.date):
     if facts.three_zero is not None:
         resolved["three_zero_source"] = "declared"
         return resolved, warnings
-
     scheme = rules.three_zero
+    if scheme is None:
+        resolved["three_zero_source"] = "not used by these rules"
+        return resolved, warnings
+
     area = facts.area or scheme.default_area
     eligible_customer = facts.customer in scheme.customers
     low_voltage = facts.voltage_kv <= scheme.max_voltage_kv

@@ -121,12 +121,16 @@ class Identity(Strict):
 
 
 class Track(Strict):
-    """A procedure track. A time limit of 0 means none; None that the source is silent."""
+    """A procedure track.
+
+    A time limit of 0 means the track has none; leaving it out means the source does
+    not state one, and every decision on the track warns so.
+    """
 
     code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
     name_en: str
-    time_limit_working_days: int | None = Field(ge=0)
+    time_limit_working_days: int | None = Field(None, ge=0)
     work_may_start: str
     bureau_role: Role
 
@@ -219,7 +223,7 @@ class Rules(Strict):
     identity: Identity
     settings: Settings = Settings()
     deadlines: Deadlines = Deadlines()
-    three_zero: ThreeZero
+    three_zero: ThreeZero | None = None
     tracks: list[Track] = Field(min_length=1)
     measures: list[Measure] = []
     eligibility: list[Eligibility] = Field(min_length=1)

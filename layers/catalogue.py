@@ -51,7 +51,12 @@ SPECS = {
         attributes=("width_m", "handover_date", "major_repair_date", "traffic_volume"),
     ),
     "bridges": LayerSpec(
-        "bridges", "Polygon", ("bridge",), "Bridge footprints, same width rule as roads."
+        "bridges",
+        "Polygon",
+        ("bridge",),
+        "Bridge footprints, same width rule as roads; road_class is the class of the road "
+        "the bridge carries (none for rail bridges).",
+        attributes=("road_class", "width_m"),
     ),
     "green": LayerSpec(
         "green",

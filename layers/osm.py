@@ -73,7 +73,8 @@ ROAD_COLUMNS = (
     "handover_date", "major_repair_date", "traffic_volume", "geometry",
 )  # fmt: skip
 BRIDGE_COLUMNS = (
-    "feature_id", "name", "kind", "highway", "bridge", "width_m", "width_source", "geometry",
+    "feature_id", "name", "kind", "highway", "road_class", "bridge", "width_m",
+    "width_source", "geometry",
 )  # fmt: skip
 GREEN_COLUMNS = ("feature_id", "name", "kind", "tag", "geometry")
 TREE_COLUMNS = (
@@ -411,12 +412,14 @@ def build_bridges(ways: gpd.GeoDataFrame, crs: str) -> gpd.GeoDataFrame:
         if bridge in (None, "no") or tag_value(way.area) == "yes":
             continue
         highway = tag_value(way.highway)
-        width, source = road_width(way.width, way.lanes, highway_class(highway))
+        road_class = highway_class(highway)
+        width, source = road_width(way.width, way.lanes, road_class)
         rows.append({
             "feature_id": way.feature_id,
             "name": tag_value(way.name),
             "kind": "bridge",
             "highway": highway,
+            "road_class": road_class,
             "bridge": bridge,
             "width_m": width,
             "width_source": source,

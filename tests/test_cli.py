@@ -51,6 +51,29 @@ def test_flags_override_the_route_properties():
     assert json.loads(result.stdout)["track"]["code"] == "filing"
 
 
+def test_submitted_time_dates_the_deadline():
+    result = run(
+        "classify",
+        str(ROUTES / "commitment_branch_street.geojson"),
+        "--voltage",
+        "10",
+        "--customer",
+        "other",
+        "--submitted",
+        "2026-09-30T10:00+08:00",
+    )
+    assert result.exit_code == 0, result.output
+    track = json.loads(result.stdout)["track"]
+    assert (track["code"], track["time_limit_working_days"]) == ("filing", 2)
+    assert (track["received"], track["due"]) == ("2026-09-30", "2026-10-09")
+
+
+def test_a_bad_submitted_time_exits_2():
+    result = run("classify", str(EXAMPLE), "--submitted", "yesterday")
+    assert result.exit_code == 2
+    assert "INVALID_SUBMITTED" in result.stderr
+
+
 def test_route_from_stdin_in_a_declared_crs():
     route = {"type": "LineString", "coordinates": [[385800, 6672300], [385850, 6672300]]}
     result = run(
