@@ -53,9 +53,7 @@ def _configure(
 def classify(
     route: Annotated[Path, typer.Argument(help="GeoJSON route file, or - for stdin.")],
     voltage: Annotated[float | None, typer.Option(help="Supply voltage in kV.")] = None,
-    customer: Annotated[
-        str | None, typer.Option(help="residential, small_micro or other.")
-    ] = None,
+    customer: Annotated[str | None, typer.Option(help="residential, small_micro or other.")] = None,
     three_zero: Annotated[
         bool | None,
         typer.Option("--three-zero/--no-three-zero", help="Served under the 三零 scheme."),
@@ -175,8 +173,10 @@ def _parse_submitted(value: str | None) -> dt.datetime | None:
     try:
         return dt.datetime.fromisoformat(value)
     except ValueError:
-        _fail(f"error [INVALID_SUBMITTED]: --submitted {value!r} is not an ISO 8601 time "
-              "such as 2026-09-30T10:00+08:00")
+        _fail(
+            f"error [INVALID_SUBMITTED]: --submitted {value!r} is not an ISO 8601 time "
+            "such as 2026-09-30T10:00+08:00"
+        )
 
 
 def _refuse_constant(name: str) -> float:
@@ -190,3 +190,27 @@ def _fail(message: str):
 
 def main() -> None:
     app()
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (loopback unless you mean otherwise).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    district: Annotated[
+        Path | None, typer.Option(help="District folder (default: the bundled sample).")
+    ] = None,
+) -> None:
+    """Serve the HTTP API, the drawing page and the layers (OGC API – Features)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    # one line per request from routecheck itself, whatever --verbose says
+    logging.getLogger("routecheck").setLevel(logging.INFO)
+    try:
+        service = create_app(district)
+    except RoutecheckError as exc:
+        _fail(f"error [{exc.code}]: {exc}")
+    uvicorn.run(service, host=host, port=port, access_log=False, log_level="info")

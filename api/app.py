@@ -1,0 +1,144 @@
+"""The HTTP service: the app factory that loads the district once and wires the resources.
+
+`create_app()` loads the district (the bundled sample unless told otherwise) before
+the first request, so a broken district fails at start-up, and wires the intake API
+(`api.classify`), the drawing page (`api.draw`), the layers as OGC API – Features
+(`api.features`), the problem renderer (`api.problems`) and the static assets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import classify, draw, features, models, problems
+from api.assets import STATIC_DIR
+from api.problems import PayloadTooLarge, error_response
+from api.settings import Settings
+from api.state import Service
+from layers.district import load_district
+
+log = logging.getLogger("routecheck.api")
+
+DESCRIPTION = """\
+Screen a proposed power-access cable route against the district's layers: its
+procedure track, every conflict and the bureaus involved, with reasons.
+
+* **Intake**: `POST /v1/classify` with a GeoJSON route whose properties carry the
+  project facts; `POST /v1/conflicts` for the conflicts alone; `POST /v1/preview` for a map.
+* **Applicants**: `GET /draw`, a map to draw a route on.
+* **Planners**: the district's layers as OGC API – Features, from `/`.
+
+Errors are `application/problem+json` (RFC 9457) with a stable `code`.
+"""
+
+
+class BodyLimit:
+    """Refuse request bodies over a size, declared or streamed, with a 413 problem.
+
+    A declared Content-Length over the limit is refused before the body is read; a body
+    sent without one (chunked) is counted as it arrives and refused once it goes over.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            response = error_response(self._error(declared.decode("latin-1")), scope["path"])
+            await response(scope, receive, send)
+            return
+
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise self._error(f"more than {received}")
+            return message
+
+        await self.app(scope, limited, send)
+
+    def _error(self, size: str) -> PayloadTooLarge:
+        return PayloadTooLarge(
+            f"the request body ({size} bytes) is over the limit of {self.max_bytes} bytes",
+            where="Content-Length",
+        )
+
+
+async def _log_request(request: Request, call_next):
+    """One INFO line per request: what it was, its status, what it screened, how long."""
+    start = time.perf_counter()
+    response = await call_next(request)
+    elapsed_ms = (time.perf_counter() - start) * 1000
+    summary = getattr(request.state, "summary", None) or {}
+    fields = " ".join(f"{key}={value}" for key, value in summary.items())
+    log.info(
+        "%s %s %d %.1f ms %s",
+        request.method,
+        request.url.path,
+        response.status_code,
+        elapsed_ms,
+        fields,
+    )
+    return response
+
+
+def create_app(
+    district_path: Path | str | None = None, settings: Settings | None = None
+) -> FastAPI:
+    """Build the app on a district folder (default: settings, else the bundled sample)."""
+    settings = settings or Settings()
+    district = load_district(district_path or settings.district)
+    service = Service(settings, district, features.load_collections(district))
+    log.info("serving district %s (%s)", district.id, district.settings.name)
+
+    app = FastAPI(
+        title="routecheck",
+        version=_version(),
+        description=DESCRIPTION,
+        openapi_tags=[
+            {"name": "intake", "description": "Classify routes (for the intake system)."},
+            {"name": "layers (OGC API – Features)", "description": "The district's layers."},
+            {"name": "drawing page", "description": "The applicants' map."},
+            {"name": "service", "description": "Health of the service."},
+        ],
+    )
+    app.state.service = service
+    problems.install(app)
+    app.middleware("http")(_log_request)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    app.include_router(classify.router)
+    app.include_router(features.router)
+    app.include_router(draw.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/healthz", response_model=models.Health, tags=["service"], summary="Health")
+    def healthz() -> dict[str, str]:
+        """Whether the service is up, and the district it loaded."""
+        return {"status": "ok", "district": district.id}
+
+    return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("routecheck")
+    except PackageNotFoundError:
+        return "unknown"

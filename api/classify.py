@@ -1,0 +1,258 @@
+"""The intake API: classify a route, list its conflicts, preview it on a map.
+
+Handlers only parse, call the district and serialise: the decision is the engine's
+(`District.classify` and `Decision.to_dict`), so the service answers what the CLI prints.
+Errors are raised as routecheck errors and rendered by `api.problems`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Annotated, Any
+
+import geopandas as gpd
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from shapely.geometry import mapping
+from starlette.concurrency import run_in_threadpool
+
+from api import models
+from api.assets import localise, set_basemap
+from api.problems import MalformedRequest, Problem, UnsupportedMediaType
+from api.state import Service, get_service
+from geo.route import parse_route
+
+router = APIRouter(prefix="/v1", tags=["intake"])
+
+#: Media types a route may be sent as.
+JSON_TYPES = ("application/json", "application/geo+json")
+
+CrsParam = Annotated[
+    str | None,
+    Query(
+        description="CRS of the route's coordinates, e.g. EPSG:3067; WGS84 longitude, "
+        "latitude when not given.",
+        examples=["EPSG:4326"],
+    ),
+]
+
+SubmittedParam = Annotated[
+    dt.datetime | None,
+    Query(
+        description="When the application was received (ISO 8601 with offset); it dates "
+        "the deadline. The time of the request when not given.",
+        examples=["2026-09-30T10:00:00+08:00"],
+    ),
+]
+
+#: Problems any route endpoint may answer with, for the OpenAPI page.
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {
+        "model": Problem,
+        "content": {"application/problem+json": {}},
+        "description": description,
+    }
+    for status, description in (
+        (400, "The body is not valid JSON."),
+        (413, "The body is larger than the service accepts."),
+        (415, "The body is not sent as JSON."),
+        (422, "The route or its facts cannot be screened; `where` names the member."),
+    )
+}
+
+
+async def read_route(request: Request) -> object:
+    """The request body as parsed JSON, refusing other media types and NaN/Infinity."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in JSON_TYPES:
+        raise UnsupportedMediaType(
+            f"send the route as application/json or application/geo+json, "
+            f"not {media or 'a body without Content-Type'}",
+            where="Content-Type",
+        )
+    body = await request.body()
+    if not body.strip():
+        raise MalformedRequest("the request body is empty: send a GeoJSON route", code="EMPTY_BODY")
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError as exc:
+        raise MalformedRequest(
+            f"the body is not UTF-8 text (byte {exc.start})", code="INVALID_JSON"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise MalformedRequest(
+            f"the body is not valid JSON: {exc.msg}", code="INVALID_JSON", where=where
+        ) from exc
+    except RecursionError as exc:
+        raise MalformedRequest("the body is nested too deeply", code="INVALID_JSON") from exc
+
+
+def _refuse_constant(name: str) -> float:
+    raise MalformedRequest(f"{name} is not a valid JSON number", code="INVALID_JSON")
+
+
+def decision_id(service: Service, decision) -> str:
+    """A fingerprint of the decision: route geometry, the decision, the district's data.
+
+    The same route and facts on the same day and the same layers give the same id, so a
+    resubmission can be recognised; any change to the data or the rules changes it.
+    """
+    digest = hashlib.sha256(decision.screening.route.wkb)
+    versions = {c.id: c.version for c in service.collections.values()}
+    context = {"district": service.district.id, "layers": versions, "decision": decision.to_dict()}
+    digest.update(json.dumps(context, sort_keys=True, default=str).encode())
+    return "d-" + digest.hexdigest()[:24]
+
+
+def _summarise(request: Request, screening, track: str | None = None, **more: str) -> None:
+    """Leave what the request did for the one log line the app writes per request."""
+    request.state.summary = {
+        "route_m": f"{screening.length_m:.1f}",
+        "conflicts": str(len(screening.conflicts)),
+        "track": track or "-",
+        **more,
+    }
+
+
+@router.post(
+    "/classify",
+    response_model=models.Decision,
+    responses=PROBLEMS,
+    summary="Decide the procedure track of a route",
+    openapi_extra=models.route_request_body(
+        "The route as a GeoJSON Feature (or FeatureCollection of segments) with the project "
+        "facts in its properties."
+    ),
+)
+async def classify(
+    request: Request,
+    service: Annotated[Service, Depends(get_service)],
+    crs: CrsParam = None,
+    submitted: SubmittedParam = None,
+) -> dict[str, Any]:
+    """Screen the route on the district and decide its track, reasons and bureaus.
+
+    The answer is the decision `routecheck classify` prints, with a decision id.
+    """
+    geojson = await read_route(request)
+    district = service.district
+    decision = await run_in_threadpool(district.classify, geojson, crs=crs, submitted=submitted)
+    result = {"decision_id": decision_id(service, decision), **decision.to_dict()}
+    result["district"] = {"id": district.id, "name": district.settings.name}
+    _summarise(request, decision.screening, decision.track, decision=result["decision_id"])
+    return result
+
+
+@router.post(
+    "/conflicts",
+    response_model=models.Conflicts,
+    response_class=JSONResponse,
+    responses={**PROBLEMS, 200: {"content": {"application/geo+json": {}}}},
+    summary="List the layer features a route meets",
+    openapi_extra=models.route_request_body(
+        "The route as a GeoJSON Feature or FeatureCollection of segments; facts are not needed."
+    ),
+)
+async def conflicts(
+    request: Request, service: Annotated[Service, Depends(get_service)], crs: CrsParam = None
+) -> JSONResponse:
+    """The conflicts alone, as GeoJSON: each feature's zone (in CRS84) with its measures."""
+    geojson = await read_route(request)
+    district = service.district
+    screening = await run_in_threadpool(lambda: district.screen(parse_route(geojson, crs)))
+    zones = gpd.GeoSeries([c.zone for c in screening.conflicts], crs=district.settings.crs)
+    features = [
+        {"id": c.feature_id, "geometry": mapping(zone), "properties": c.to_dict()}
+        for c, zone in zip(screening.conflicts, zones.to_crs(4326), strict=True)
+    ]
+    body = models.Conflicts(
+        district={"id": district.id, "name": district.settings.name},
+        route=_route_summary(screening),
+        features=features,
+    )
+    _summarise(request, screening)
+    return JSONResponse(body.model_dump(mode="json"), media_type="application/geo+json")
+
+
+def _route_summary(screening) -> dict[str, float]:
+    return {
+        "length_m": round(screening.length_m, 2),
+        "footprint_area_m2": round(screening.area_m2, 2),
+        "work_width_m": screening.work_width_m,
+        "tolerance_m": screening.tolerance_m,
+    }
+
+
+@router.post(
+    "/preview",
+    response_class=HTMLResponse,
+    responses={**PROBLEMS, 200: {"content": {"text/html": {}}, "description": "A map page."}},
+    summary="Draw the decision for a route on a map",
+    openapi_extra=models.route_request_body(
+        "The route as for /v1/classify, with the project facts in its properties."
+    ),
+)
+async def preview(
+    request: Request,
+    service: Annotated[Service, Depends(get_service)],
+    crs: CrsParam = None,
+    submitted: SubmittedParam = None,
+) -> HTMLResponse:
+    """The map `routecheck classify --map` writes: route, footprint, conflicts, legend."""
+    from api.mapview import decision_map
+
+    geojson = await read_route(request)
+    district = service.district
+    static_url = request.scope.get("root_path", "") + "/static"
+
+    def render() -> tuple[Any, str]:
+        decision = district.classify(geojson, crs=crs, submitted=submitted)
+        fmap = set_basemap(decision_map(decision, district), service.settings, district.attribution)
+        return decision, localise(fmap, static_url).get_root().render()
+
+    decision, page = await run_in_threadpool(render)
+    _summarise(request, decision.screening, decision.track)
+    return HTMLResponse(page)
+
+
+@router.get(
+    "/districts",
+    response_model=list[models.DistrictInfo],
+    summary="The district this service screens on",
+)
+def districts(service: Annotated[Service, Depends(get_service)]) -> list[dict[str, Any]]:
+    """Id, CRS, coverage, rules version and layer versions of the loaded district."""
+    district = service.district
+    coverage = gpd.GeoSeries([district.coverage], crs=district.settings.crs).to_crs(4326)
+    identity = district.rules.identity
+    layers = [
+        {
+            "id": c.id,
+            "description": c.description,
+            "features": len(c),
+            "version": c.version,
+        }
+        for c in service.collections.values()
+    ]
+    return [
+        {
+            "id": district.id,
+            "name": district.settings.name,
+            "crs": district.settings.crs,
+            "coverage": mapping(coverage.iloc[0]),
+            "bbox": [round(v, 7) for v in coverage.total_bounds],
+            "rules": {
+                "district": identity.district,
+                "version": identity.version,
+                "source": identity.source,
+            },
+            "layers": layers,
+            "store": district.metadata,
+            "attribution": district.attribution,
+            "work_width_m": district.settings.work_width_m,
+            "tolerance_m": district.settings.tolerance_m,
+        }
+    ]

@@ -1,0 +1,252 @@
+"""Request and response models of the intake API, for validation and the OpenAPI page.
+
+The decision models name the fields the decision engine returns today and allow more
+(``extra="allow"``): the engine owns the decision, the API only serialises it, so a
+field the engine adds later passes through instead of breaking the service.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from geo.decision import ProjectFacts
+from layers.district import sample_district_path
+
+
+class Open(BaseModel):
+    """A response object that keeps fields it does not name."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Track(Open):
+    code: str = Field(description="Track code: commitment, filing or parallel_approval.")
+    name: str = Field(description="Chinese name of the track, e.g. 告知承诺制.")
+    name_en: str | None = Field(None, description="English name of the track.")
+    time_limit_working_days: int | float | None = Field(
+        None, description="Working days the bureaus have to answer, where the track sets one."
+    )
+    work_may_start: str | None = Field(None, description="When the works may start.")
+    submitted: str | None = Field(None, description="When the application was received.")
+    received: str | None = Field(None, description="Working day the time limit counts from.")
+    due: str | None = Field(None, description="Date by which the bureaus must answer.")
+    due_provisional: bool | None = Field(
+        None, description="Whether the due date rests on an assumed calendar."
+    )
+
+
+class RulesRef(Open):
+    district: str = Field(description="Rule set the decision was made under.")
+    version: str = Field(description="Version of the rule set.")
+    source: str | None = Field(None, description="The plan the rules encode.")
+
+
+class RouteSummary(Open):
+    length_m: float = Field(description="Route centreline length in metres (district CRS).")
+    footprint_area_m2: float = Field(description="Area of the works footprint in m².")
+    work_width_m: float = Field(description="Width of the works the footprint is built with.")
+    tolerance_m: float = Field(description="Touch tolerance used when screening.")
+
+
+class Reason(Open):
+    rule: str = Field(description="Id of the rule in the rule file.")
+    clause: str = Field(description="Clause of the district plan the rule comes from.")
+    text: str = Field(description="What the rule says.")
+    effect: str = Field(description="sets_track, bars or also_applies.")
+    feature_ids: list[str] = Field(description="Features that made the rule hold.")
+
+
+class Conflict(Open):
+    layer: str = Field(description="Layer of the feature: roads, bridges, green or trees.")
+    kind: str = Field(description="Kind within the layer, e.g. main, green, ancient_tree.")
+    feature_id: str = Field(description="Feature id, e.g. way/4243036 for an OSM way.")
+    name: str | None = Field(None, description="Name of the feature, where it has one.")
+    length_m: float = Field(description="Metres of route centreline inside the feature's zone.")
+    area_m2: float = Field(description="Square metres of works footprint inside the zone.")
+    gap_m: float = Field(description="Gap between footprint and zone (≤ tolerance).")
+    from_m: float = Field(description="Metres along the route to the first contact.")
+    attributes: dict[str, Any] = Field(description="The feature's other attributes.")
+
+
+class BureauItem(Open):
+    id: str = Field(description="Id of the permit item in the rule file.")
+    name: str = Field(description="Chinese name of the item.")
+    name_en: str | None = Field(None, description="English name of the item.")
+    clause: str | None = Field(None, description="Clause of the plan.")
+    feature_ids: list[str] = Field(description="Features behind the item.")
+
+
+class Bureau(Open):
+    code: str = Field(description="Bureau code.")
+    name: str = Field(description="Chinese name of the bureau.")
+    name_en: str | None = Field(None, description="English name of the bureau.")
+    role: str = Field(description="Role on this track: supervise, register, approve, notify…")
+    lead: bool = Field(description="Whether the bureau leads on this track.")
+    items: list[BureauItem] = Field(description="Permit items the bureau handles.")
+
+
+class DecisionWarning(Open):
+    code: str = Field(description="Stable code of the assumption, e.g. START_DATE_ASSUMED.")
+    text: str = Field(description="What was assumed.")
+
+
+class DistrictRef(Open):
+    id: str = Field(description="District id.")
+    name: str = Field(description="District name.")
+
+
+class Decision(Open):
+    """The decision for one route, as `routecheck classify` prints it, plus its id."""
+
+    decision_id: str = Field(
+        description="Fingerprint of this decision: the same route, facts, submission time "
+        "and district data give the same id.",
+        examples=["d-3f7a0c9e5b1d2a4c6e8f0a1b"],
+    )
+    district: DistrictRef
+    track: Track
+    rules: RulesRef
+    facts: dict[str, Any] = Field(description="The facts as the rules saw them, resolved.")
+    route: RouteSummary
+    measures: dict[str, Any] = Field(
+        default_factory=dict, description="Quantities the rules measured, by name."
+    )
+    reasons: list[Reason]
+    conflicts: list[Conflict]
+    bureaus: list[Bureau]
+    warnings: list[DecisionWarning] = Field(default_factory=list)
+
+
+class ConflictFeature(Open):
+    type: Literal["Feature"] = "Feature"
+    id: str = Field(description="The conflicting feature's id.")
+    geometry: dict[str, Any] = Field(description="Its zone, in CRS84 longitude/latitude.")
+    properties: Conflict
+
+
+class Conflicts(Open):
+    """The conflicts of a route as GeoJSON: each feature's zone with its conflict."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    district: DistrictRef
+    route: RouteSummary
+    features: list[ConflictFeature]
+
+
+class LayerInfo(Open):
+    id: str = Field(description="Layer (and OGC API collection) id.")
+    description: str = Field(description="What the layer holds.")
+    features: int = Field(description="Number of features.")
+    version: str = Field(description="Content hash of the layer: changes when its data does.")
+
+
+class DistrictInfo(Open):
+    id: str
+    name: str
+    crs: str = Field(description="The district's metric CRS, e.g. EPSG:3067.")
+    coverage: dict[str, Any] = Field(description="Coverage polygon, GeoJSON in CRS84.")
+    bbox: list[float] = Field(description="Coverage bounds in CRS84: west, south, east, north.")
+    rules: RulesRef
+    layers: list[LayerInfo]
+    store: dict[str, Any] = Field(description="Metadata of the layer store (source, build).")
+    attribution: str = Field(description="Attribution the district's data requires.")
+    work_width_m: float
+    tolerance_m: float
+
+
+class Health(Open):
+    status: Literal["ok"] = "ok"
+    district: str = Field(description="Id of the district loaded.")
+
+
+# -- request bodies: documented only, parsed by geo.route so errors name the coordinate
+
+
+def _facts_schema() -> dict[str, Any]:
+    schema = ProjectFacts.model_json_schema()
+    schema.pop("title", None)
+    schema["additionalProperties"] = True
+    schema["description"] = (
+        "Project facts; other properties, such as a description, are ignored. "
+        "/v1/conflicts needs none of them."
+    )
+    schema.pop("required", None)
+    return schema
+
+
+def _line_schema() -> dict[str, Any]:
+    position = {
+        "type": "array",
+        "items": {"type": "number"},
+        "minItems": 2,
+        "description": "longitude, latitude (or x, y in the `crs` given); height ignored",
+    }
+    return {
+        "type": "object",
+        "required": ["type", "coordinates"],
+        "properties": {
+            "type": {"type": "string", "enum": ["LineString", "MultiLineString"]},
+            "coordinates": {
+                "type": "array",
+                "description": "positions (LineString) or arrays of positions (MultiLineString)",
+                "items": {"oneOf": [position, {"type": "array", "items": position}]},
+            },
+        },
+    }
+
+
+def route_body_schema() -> dict[str, Any]:
+    """JSON Schema of a route body: a Feature, or a FeatureCollection of segments."""
+    feature = {
+        "type": "object",
+        "title": "RouteFeature",
+        "required": ["type", "geometry"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "geometry": _line_schema(),
+            "properties": _facts_schema(),
+        },
+    }
+    collection = {
+        "type": "object",
+        "title": "RouteSegments",
+        "description": "The route's segments; the facts come from the first with properties.",
+        "required": ["type", "features"],
+        "properties": {
+            "type": {"type": "string", "enum": ["FeatureCollection"]},
+            "features": {"type": "array", "minItems": 1, "items": feature},
+        },
+    }
+    return {"oneOf": [feature, collection]}
+
+
+@cache
+def example_route() -> dict[str, Any]:
+    """The bundled district's example route, the example on the OpenAPI page."""
+    path = Path(sample_district_path()) / "example_route.geojson"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def route_request_body(description: str) -> dict[str, Any]:
+    """The OpenAPI `requestBody` of an endpoint that takes a route."""
+    content = {
+        "schema": route_body_schema(),
+        "examples": {
+            "sample": {
+                "summary": "Shop connection on Fabianinkatu (bundled sample district)",
+                "value": example_route(),
+            }
+        },
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {"application/json": content, "application/geo+json": content},
+        }
+    }

@@ -1,0 +1,42 @@
+"""Service settings, read once from the environment (prefix ``ROUTECHECK_``).
+
+Everything an operator may want to change without editing code lives here, so the
+OpenAPI page, the drawing page and the log all agree on one set of values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Tile URL template of the default basemap, and the attribution its licence asks for.
+DEFAULT_TILES_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+DEFAULT_TILES_ATTRIBUTION = "Map tiles © OpenStreetMap contributors"
+
+
+class Settings(BaseSettings):
+    """How the HTTP service runs: district, basemap, request and paging limits."""
+
+    model_config = SettingsConfigDict(env_prefix="ROUTECHECK_", extra="ignore")
+
+    district: Path | None = Field(
+        None, description="District folder to serve; the bundled sample when unset."
+    )
+    tiles_url: str = Field(
+        DEFAULT_TILES_URL,
+        description="Basemap tile URL template for the maps; empty for no basemap.",
+    )
+    tiles_attribution: str = Field(
+        DEFAULT_TILES_ATTRIBUTION, description="Attribution shown for the basemap tiles."
+    )
+    max_body_bytes: int = Field(
+        1_000_000, gt=0, description="Largest request body accepted, in bytes (else 413)."
+    )
+    items_limit: int = Field(
+        100, gt=0, description="Features per page of /collections/{id}/items by default."
+    )
+    items_max_limit: int = Field(
+        10_000, gt=0, description="Largest `limit` a client may ask for (larger is capped)."
+    )
