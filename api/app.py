@@ -12,7 +12,7 @@ import logging
 import time
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -79,22 +79,39 @@ class BodyLimit:
         )
 
 
-async def _log_request(request: Request, call_next):
-    """One INFO line per request: what it was, its status, what it screened, how long."""
-    start = time.perf_counter()
-    response = await call_next(request)
-    elapsed_ms = (time.perf_counter() - start) * 1000
-    summary = getattr(request.state, "summary", None) or {}
-    fields = " ".join(f"{key}={value}" for key, value in summary.items())
-    log.info(
-        "%s %s %d %.1f ms %s",
-        request.method,
-        request.url.path,
-        response.status_code,
-        elapsed_ms,
-        fields,
-    )
-    return response
+class RequestLog:
+    """One INFO line per request: what it was, its status, how long, what it screened.
+
+    Handlers leave what they screened in ``request.state.summary``; a plain ASGI
+    middleware (not BaseHTTPMiddleware) so the body reaches handlers unbuffered.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        state = scope.setdefault("state", {})
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            elapsed_ms = (time.perf_counter() - start) * 1000
+            summary = state.get("summary") or {}
+            fields = "".join(f" {key}={value}" for key, value in summary.items())
+            log.info(
+                "%s %s %d %.1f ms%s", scope["method"], scope["path"], status, elapsed_ms, fields
+            )
 
 
 def create_app(
@@ -119,8 +136,8 @@ def create_app(
     )
     app.state.service = service
     problems.install(app)
-    app.middleware("http")(_log_request)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLog)
 
     app.include_router(classify.router)
     app.include_router(features.router)
