@@ -362,22 +362,26 @@ def road_centreline(geometry: BaseGeometry) -> BaseGeometry:
 
 
 def build_roads(ways: gpd.GeoDataFrame, crs: str) -> tuple[gpd.GeoDataFrame, dict, dict]:
-    """Road footprints of the linear highway ways, and the ways left out by value.
+    """Road footprints of the highway ways, and what the build made of them by value.
 
-    Returns the layer, the skipped ``highway`` values with counts, and the ``area=yes``
-    highways (squares, pedestrian areas; not linear roads) with counts.
+    A linear way is buffered by its width. An ``area=yes`` highway (a square, a
+    pedestrian area) is road space as drawn: its outline is its footprint. Returns the
+    layer, the skipped ``highway`` values with counts, and the area highways kept as
+    outlines with counts.
     """
     rows, skipped, areas = [], Counter(), Counter()
     for way in ways.itertuples(index=False):
         highway = tag_value(way.highway)
-        if tag_value(way.area) == "yes":
-            areas[highway] += 1
-            continue
         kind = highway_class(highway)
-        if kind is None:
+        outline = polygonal(way.geometry) if tag_value(way.area) == "yes" else None
+        if kind is None or (tag_value(way.area) == "yes" and outline is None):
             skipped[highway] += 1
             continue
-        rows.append(road_row(way, highway, kind))
+        if outline is not None:
+            areas[highway] += 1
+            rows.append(area_road_row(way, highway, kind, outline))
+        else:
+            rows.append(road_row(way, highway, kind))
     layer = as_layer(rows, ROAD_COLUMNS, crs)
     layer["handover_date"] = empty_dates(len(layer))
     layer["major_repair_date"] = empty_dates(len(layer))
@@ -397,6 +401,19 @@ def road_row(way, highway: str, kind: str) -> dict:
         "width_m": width,
         "width_source": source,
         "geometry": road_footprint(road_centreline(way.geometry), width),
+    }
+
+
+def area_road_row(way, highway: str, kind: str, outline: BaseGeometry) -> dict:
+    """One road row for an area highway: its outline is the footprint, no width applies."""
+    return {
+        "feature_id": way.feature_id,
+        "name": tag_value(way.name),
+        "kind": kind,
+        "highway": highway,
+        "width_m": float("nan"),
+        "width_source": "area",
+        "geometry": outline,
     }
 
 
@@ -590,7 +607,7 @@ def build_layers(osm, register: pd.DataFrame, crs: str) -> tuple[dict, dict]:
     coverage = build_coverage(bounds, crs)
     layers = {"roads": roads, "bridges": bridges, "green": green, "trees": trees}
     layers[catalogue.COVERAGE_LAYER] = coverage
-    left_out = {"skipped_highway": skipped, "skipped_area_highway": areas}
+    left_out = {"skipped_highway": skipped, "area_highway": areas}
     left_out["dropped_green"] = dropped
     left_out["source_newest_edit"] = newest_edit
     return layers, left_out
@@ -606,7 +623,7 @@ def log_layers(layers: Mapping[str, gpd.GeoDataFrame], left_out: dict, out_path:
         kinds = frame["kind"].value_counts().sort_index().to_dict() if "kind" in frame else {}
         logger.info("wrote %d %s %s to %s", len(frame), name, kinds, out_path)
     logger.info("skipped highway values: %s", left_out["skipped_highway"])
-    logger.info("skipped area=yes highways: %s", left_out["skipped_area_highway"])
+    logger.info("area highways kept as outlines: %s", left_out["area_highway"])
     dropped = left_out["dropped_green"]
     logger.info("dropped %d green features without a polygon: %s", len(dropped), dropped)
 

@@ -98,7 +98,7 @@ def _ways(rows):
     return gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:3067")
 
 
-def test_build_roads_counts_skipped_values_and_areas():
+def test_build_roads_keeps_area_highways_as_outlines_and_counts_skipped_values():
     line = LineString([(0, 0), (50, 0)])
     ways = _ways(
         [
@@ -109,9 +109,12 @@ def test_build_roads_counts_skipped_values_and_areas():
         ]
     )
     roads, skipped, areas = osm.build_roads(ways, "EPSG:3067")
-    assert list(roads["feature_id"]) == ["way/3"]
+    assert list(roads["feature_id"]) == ["way/2", "way/3"]
     assert skipped == {"elevator": 2}
     assert areas == {"pedestrian": 1}
+    square = roads.set_index("feature_id").loc["way/2"]
+    assert (square["kind"], square["width_source"]) == ("non_motorised", "area")
+    assert square.geometry.area == pytest.approx(line.buffer(5).area)
     assert roads["handover_date"].isna().all()
     assert str(roads["handover_date"].dtype).startswith("datetime64")
 
@@ -295,9 +298,12 @@ def test_build_road_columns_survive_the_round_trip(built):
     for column in ("handover_date", "major_repair_date"):
         assert str(roads[column].dtype).startswith("datetime64")
         assert roads[column].isna().all()
-    assert set(roads["width_source"]) <= {"width", "lanes", "class"}
-    assert (roads["width_m"] > 0).all()
-    assert set(roads.geom_type) == {"Polygon"}
+    assert set(roads["width_source"]) <= {"width", "lanes", "class", "area"}
+    linear = roads["width_source"] != "area"
+    assert (roads.loc[linear, "width_m"] > 0).all()
+    assert roads.loc[~linear, "width_m"].isna().all()
+    assert set(roads.loc[linear].geom_type) == {"Polygon"}
+    assert set(roads.loc[~linear].geom_type) <= {"Polygon", "MultiPolygon"}
 
 
 def test_build_green_is_valid_and_polygonal(built):
