@@ -109,9 +109,9 @@ class RequestLog:
             elapsed_ms = (time.perf_counter() - start) * 1000
             summary = state.get("summary") or {}
             fields = "".join(f" {key}={value}" for key, value in summary.items())
-            log.info(
-                "%s %s %d %.1f ms%s", scope["method"], scope["path"], status, elapsed_ms, fields
-            )
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = f"{scope['path']}?{query}" if query else scope["path"]
+            log.info("%s %s %d %.1f ms%s", scope["method"], target, status, elapsed_ms, fields)
 
 
 def create_app(
