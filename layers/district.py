@@ -2,7 +2,8 @@
 
 A district folder holds `district.toml` (its id, CRS, work width and where its store,
 rules and extra holiday schedules are), a layer store (a GeoPackage in the district's
-metric CRS) and the rules the store is screened under. Loading checks everything
+metric CRS, or PostGIS tables: see `layers.sources`) and the rules the store is screened
+under. Loading checks everything
 once, so a broken district fails at start-up with a message naming the file and the
 problem rather than on the first route.
 """
@@ -19,21 +20,22 @@ from typing import Any
 
 import geopandas as gpd
 import shapely
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
 from geo.coverage import check_coverage
-from geo.decision import Decision, DecisionWarning, decide, facts_from
+from geo.decision import Decision, DecisionWarning, ProjectFacts, decide, facts_from
 from geo.errors import DistrictError, OutsideCoverageError, RoutecheckError
-from geo.route import Route, parse_route, to_crs
+from geo.datum import to_wgs84
+from geo.route import Route, check_limits, parse_route, shape_warnings, to_crs
 from geo.rules import Rules
 from geo.screening import DEFAULT_TOLERANCE_M, IndexedLayer, Screening, screen, tree_layer
 from geo.workdays import WorkingCalendar
 from layers.calendars import load_schedule
 from layers.catalogue import COVERAGE_LAYER, KIND_LAYERS, LAYERS, SPECS
 from layers.rulefile import load_rules, problems
-from layers.store import layer_crs, read_layer, read_store_metadata
+from layers.sources import SOURCES, LayerSource, open_source
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +53,33 @@ class DistrictSettings(BaseModel):
     id: str = Field(min_length=1)
     name: str
     crs: str = Field(description="metric CRS of the layer store, e.g. EPSG:3067")
-    store: str = Field(description="layer store path, relative to the district folder")
+    source: str = Field("file", description=f"layer source, one of {sorted(SOURCES)}")
+    store: str | None = Field(
+        None, description="layer store path (file source), relative to the district folder"
+    )
+    tables: dict[str, str] = Field(
+        {}, description="postgis source: layer name → table, optionally schema-qualified"
+    )
+    dsn_env: str = Field(
+        "ROUTECHECK_POSTGIS_DSN", description="postgis source: env var with the connection"
+    )
     rules: str = Field(description="rule file path, relative to the district folder")
     work_width_m: float = Field(1.0, gt=0, le=50, description="width of the works")
     tolerance_m: float = Field(DEFAULT_TOLERANCE_M, ge=0, le=1, description="touch tolerance")
+    max_vertices: int = Field(5_000, gt=1, description="most vertices a route may have")
+    max_length_m: float = Field(20_000.0, gt=0, description="longest route accepted, m")
     holiday_schedules: list[str] = Field(
         [], description="holiday schedule files for years the calendar package lacks"
     )
     example_route: str | None = None
+
+    @model_validator(mode="after")
+    def _source_known(self) -> DistrictSettings:
+        if self.source not in SOURCES:
+            raise ValueError(f"source {self.source!r} is not one of {sorted(SOURCES)}")
+        if self.source == "file" and self.store is None:
+            raise ValueError("a file-source district needs store = the GeoPackage path")
+        return self
 
 
 def sample_district_path() -> Path:
@@ -87,9 +108,30 @@ class District:
     def attribution(self) -> str:
         return str(self.metadata.get("attribution", ""))
 
-    def screen(self, route: Route) -> Screening:
-        """Move a route into the district CRS, check its coverage and screen it."""
+    def prepare(self, route: Route) -> Route:
+        """Move a route into the district CRS and check it may be screened here.
+
+        Refuses a route outside the coverage, or with more vertices or length than the
+        district accepts; warns about a route that crosses itself.
+        """
         local = to_crs(route, self.settings.crs)
+        self._check_coverage(route, local)
+        check_limits(local, self.settings.max_vertices, self.settings.max_length_m)
+        return local.moved(local.geometry, local.crs, *shape_warnings(local.geometry))
+
+    def screen(self, route: Route) -> Screening:
+        """Screen a route (in any CRS) against the district's layers."""
+        return self._screen_local(self.prepare(route))
+
+    def _screen_local(self, local: Route) -> Screening:
+        return screen(
+            local.geometry,
+            self.layers.values(),
+            self.settings.work_width_m,
+            self.settings.tolerance_m,
+        )
+
+    def _check_coverage(self, route: Route, local: Route) -> None:
         try:
             check_coverage(local.geometry, self.coverage, self.id, self.settings.tolerance_m)
         except OutsideCoverageError as exc:
@@ -100,12 +142,6 @@ class District:
                     code="AXES_SWAPPED",
                 ) from exc
             raise
-        return screen(
-            local.geometry,
-            self.layers.values(),
-            self.settings.work_width_m,
-            self.settings.tolerance_m,
-        )
 
     def _covers_swapped(self, route: Route) -> bool:
         """Whether the route, read with x and y exchanged, would lie in the coverage."""
@@ -132,9 +168,7 @@ class District:
         route = parse_route(geojson, crs)
         project = facts_from(route.properties, facts or {})
         screening = self.screen(route)
-        moment = submitted or dt.datetime.now(dt.UTC)
-        decision = decide(screening, project, self.rules, moment, self.calendar)
-        decision.warnings.extend(self._missing_layer_warnings())
+        decision = self.decide(screening, project, submitted)
         log.info(
             "district %s: route %.1f m, %d conflicts, track %s",
             self.id,
@@ -142,6 +176,15 @@ class District:
             len(screening.conflicts),
             decision.track,
         )
+        return decision
+
+    def decide(
+        self, screening: Screening, project: ProjectFacts, submitted: dt.datetime | None = None
+    ) -> Decision:
+        """Decide a screened route under the district's rules (batch screening uses it too)."""
+        moment = submitted or dt.datetime.now(dt.UTC)
+        decision = decide(screening, project, self.rules, moment, self.calendar)
+        decision.warnings.extend(self._missing_layer_warnings())
         return decision
 
     def _missing_layer_warnings(self) -> list[DecisionWarning]:
@@ -176,9 +219,7 @@ def load_district(path: Path | str | None = None) -> District:
     settings = _read_settings(root)
     rules = load_rules(root / settings.rules)
     calendar = WorkingCalendar(load_schedule(root / p) for p in settings.holiday_schedules)
-    store = root / settings.store
-    if not store.exists():
-        raise DistrictError(f"layer store {store} of district {settings.id} does not exist")
+    store = open_source(root, settings)
 
     present = _check_store_layers(store, settings)
     missing = tuple(name for name in LAYERS if name not in present)
@@ -189,7 +230,7 @@ def load_district(path: Path | str | None = None) -> District:
         name: tree_layer(name, frame, margins) if name == "trees" else IndexedLayer(name, frame)
         for name, frame in frames.items()
     }
-    coverage = read_layer(store, COVERAGE_LAYER).geometry.union_all()
+    coverage = store.read_layer(COVERAGE_LAYER).geometry.union_all()
     log.info(
         "loaded district %s from %s: %s%s",
         settings.id,
@@ -197,7 +238,7 @@ def load_district(path: Path | str | None = None) -> District:
         ", ".join(f"{len(layer)} {name}" for name, layer in layers.items()),
         f" (no {', '.join(missing)} layer)" if missing else "",
     )
-    metadata = read_store_metadata(store)
+    metadata = store.metadata()
     return District(root, settings, rules, coverage, layers, metadata, calendar, missing)
 
 
@@ -215,11 +256,11 @@ def _read_settings(root: Path) -> DistrictSettings:
         raise DistrictError(f"{path} is invalid:\n{problems(exc)}") from exc
 
 
-def _check_store_layers(store: Path, settings: DistrictSettings) -> set[str]:
+def _check_store_layers(store: LayerSource, settings: DistrictSettings) -> set[str]:
     """The catalogue layers the store holds; each in the district CRS, none required lost."""
     present = set()
     for name in (*LAYERS, COVERAGE_LAYER):
-        crs = layer_crs(store, name)
+        crs = store.layer_crs(name)
         if crs is None:
             if name in SPECS and SPECS[name].optional:
                 continue
@@ -233,11 +274,11 @@ def _check_store_layers(store: Path, settings: DistrictSettings) -> set[str]:
     return present
 
 
-def _read_layer(store: Path, name: str, present: bool) -> gpd.GeoDataFrame:
+def _read_layer(store: LayerSource, name: str, present: bool) -> gpd.GeoDataFrame:
     """A layer with the core columns and every catalogue attribute (null if unknown)."""
     spec = SPECS[name]
     if present:
-        frame = read_layer(store, name)
+        frame = store.read_layer(name)
     else:
         frame = gpd.GeoDataFrame({"feature_id": [], "kind": []}, geometry=[], crs=None)
     if "kind" not in frame.columns:
