@@ -12,12 +12,14 @@ import logging
 import time
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import classify, draw, features, models, problems
-from api.assets import STATIC_DIR
+from api.assets import STATIC_DIR, SWAGGER_UI
 from api.problems import PayloadTooLarge, error_response
 from api.settings import Settings
 from api.state import Service
@@ -124,6 +126,8 @@ def create_app(
     log.info("serving district %s (%s)", district.id, district.settings.name)
 
     app = FastAPI(
+        docs_url=None,
+        redoc_url=None,
         title="routecheck",
         version=_version(),
         description=DESCRIPTION,
@@ -143,6 +147,18 @@ def create_app(
     app.include_router(features.router)
     app.include_router(draw.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        """The OpenAPI page, with Swagger UI served from /static like every other asset."""
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title="routecheck API",
+            swagger_js_url=f"{root}/static/{SWAGGER_UI}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/static/{SWAGGER_UI}/swagger-ui.css",
+            swagger_favicon_url=f"{root}/static/{SWAGGER_UI}/favicon-32x32.png",
+        )
 
     @app.get("/healthz", response_model=models.Health, tags=["service"], summary="Health")
     def healthz() -> dict[str, str]:

@@ -23,6 +23,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 LEAFLET = "vendor/leaflet-1.9.4"
 LEAFLET_DRAW = "vendor/leaflet-draw-1.0.4"
+SWAGGER_UI = "vendor/swagger-ui-5.35.0"
 
 #: folium asset names and the vendored file each is served from.
 LOCAL_ASSETS = {

@@ -13,6 +13,12 @@ function routecheckDraw(map, routeGroup, config) {
   var status = document.getElementById("rc-status");
   var conflictLayer = L.featureGroup().addTo(map);
   var conflictsById = {};
+  // fit what is shown into the part of the map the panel does not cover
+  var panel = document.getElementById("rc-panel");
+  function fit(bounds) {
+    var right = panel.offsetWidth + 30;
+    map.fitBounds(bounds, { maxZoom: 19, paddingTopLeft: [50, 30], paddingBottomRight: [right, 30] });
+  }
 
   // keep a single route: a newly drawn line replaces the previous one
   map.on(L.Draw.Event.CREATED, function (event) {
@@ -195,7 +201,7 @@ function routecheckDraw(map, routeGroup, config) {
           r.classList.remove("rc-selected");
         });
         row.classList.add("rc-selected");
-        map.fitBounds(layer.getBounds(), { maxZoom: 19, padding: [40, 40] });
+        fit(layer.getBounds());
         layer.openPopup();
       });
       body.appendChild(row);
@@ -211,8 +217,8 @@ function routecheckDraw(map, routeGroup, config) {
     L.geoJSON(geojson, { style: { color: config.routeColour, weight: 4 } }).eachLayer(
       function (layer) { routeGroup.addLayer(layer); });
     clearResult();
-    map.fitBounds(routeGroup.getBounds(), { padding: [40, 40] });
+    fit(routeGroup.getBounds());
   }
 
-  window.routecheck = { map: map, setRoute: setRoute, submit: submit };
+  window.routecheck = { map: map, route: routeGeometry, setRoute: setRoute, submit: submit };
 }
