@@ -96,6 +96,8 @@ class DecisionWarning(Open):
 
 
 class DistrictRef(Open):
+    """Which district a route was screened on."""
+
     id: str = Field(description="District id.")
     name: str = Field(description="District name.")
 
@@ -108,34 +110,36 @@ class Decision(Open):
         "and district data give the same id.",
         examples=["d-3f7a0c9e5b1d2a4c6e8f0a1b"],
     )
-    district: DistrictRef
-    track: Track
-    rules: RulesRef
+    district: DistrictRef = Field(description="The district the route was screened on.")
+    track: Track = Field(description="The procedure track and its time limit.")
+    rules: RulesRef = Field(description="The rules the decision was made under.")
     facts: dict[str, Any] = Field(description="The facts as the rules saw them, resolved.")
-    route: RouteSummary
+    route: RouteSummary = Field(description="What was measured of the route.")
     measures: dict[str, Any] = Field(
         default_factory=dict, description="Quantities the rules measured, by name."
     )
-    reasons: list[Reason]
-    conflicts: list[Conflict]
-    bureaus: list[Bureau]
-    warnings: list[DecisionWarning] = Field(default_factory=list)
+    reasons: list[Reason] = Field(description="Each rule that set or moved the track.")
+    conflicts: list[Conflict] = Field(description="Each layer feature the footprint meets.")
+    bureaus: list[Bureau] = Field(description="Each bureau involved and its permit items.")
+    warnings: list[DecisionWarning] = Field(
+        default_factory=list, description="What the decision assumed."
+    )
 
 
 class ConflictFeature(Open):
-    type: Literal["Feature"] = "Feature"
+    type: Literal["Feature"] = Field("Feature", description="GeoJSON type.")
     id: str = Field(description="The conflicting feature's id.")
     geometry: dict[str, Any] = Field(description="Its zone, in CRS84 longitude/latitude.")
-    properties: Conflict
+    properties: Conflict = Field(description="The conflict, as in a decision.")
 
 
 class Conflicts(Open):
     """The conflicts of a route as GeoJSON: each feature's zone with its conflict."""
 
-    type: Literal["FeatureCollection"] = "FeatureCollection"
-    district: DistrictRef
-    route: RouteSummary
-    features: list[ConflictFeature]
+    type: Literal["FeatureCollection"] = Field("FeatureCollection", description="GeoJSON type.")
+    district: DistrictRef = Field(description="The district the route was screened on.")
+    route: RouteSummary = Field(description="What was measured of the route.")
+    features: list[ConflictFeature] = Field(description="One feature per conflict.")
 
 
 class LayerInfo(Open):
@@ -146,21 +150,21 @@ class LayerInfo(Open):
 
 
 class DistrictInfo(Open):
-    id: str
-    name: str
+    id: str = Field(description="District id.")
+    name: str = Field(description="District name.")
     crs: str = Field(description="The district's metric CRS, e.g. EPSG:3067.")
     coverage: dict[str, Any] = Field(description="Coverage polygon, GeoJSON in CRS84.")
     bbox: list[float] = Field(description="Coverage bounds in CRS84: west, south, east, north.")
-    rules: RulesRef
-    layers: list[LayerInfo]
+    rules: RulesRef = Field(description="The rules routes are decided under.")
+    layers: list[LayerInfo] = Field(description="The district's layers and their versions.")
     store: dict[str, Any] = Field(description="Metadata of the layer store (source, build).")
     attribution: str = Field(description="Attribution the district's data requires.")
-    work_width_m: float
-    tolerance_m: float
+    work_width_m: float = Field(description="Width of the works footprints are built with.")
+    tolerance_m: float = Field(description="Touch tolerance, in metres.")
 
 
 class Health(Open):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok"] = Field("ok", description="ok while the service is up.")
     district: str = Field(description="Id of the district loaded.")
 
 
