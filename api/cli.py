@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from api.inputs import MAX_FILE_BYTES, read_route
 from geo.errors import RoutecheckError
 
 log = logging.getLogger("routecheck")
@@ -51,7 +52,13 @@ def _configure(
 
 @app.command()
 def classify(
-    route: Annotated[Path, typer.Argument(help="GeoJSON route file, or - for stdin.")],
+    route: Annotated[
+        Path,
+        typer.Argument(
+            help="Route file (GeoJSON, KML, KMZ, GPX, zipped Shapefile, GeoPackage, DXF, "
+            "WKT; by suffix), or - for GeoJSON on stdin."
+        ),
+    ],
     voltage: Annotated[float | None, typer.Option(help="Supply voltage in kV.")] = None,
     customer: Annotated[str | None, typer.Option(help="residential, small_micro or other.")] = None,
     three_zero: Annotated[
@@ -73,6 +80,18 @@ def classify(
     ] = None,
     crs: Annotated[
         str | None, typer.Option(help="CRS of the route's coordinates (default EPSG:4326).")
+    ] = None,
+    datum: Annotated[
+        str,
+        typer.Option(
+            help="Web-map datum of a lon/lat drawing: wgs84, gcj02 (Amap, Tencent) or bd09 (Baidu)."
+        ),
+    ] = "wgs84",
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="Route format, when the suffix is not it.")
+    ] = None,
+    layer: Annotated[
+        str | None, typer.Option(help="Layer of a GeoPackage or DXF that holds the route.")
     ] = None,
     district: Annotated[
         Path | None, typer.Option(help="District folder (default: the bundled sample).")
@@ -96,9 +115,9 @@ def classify(
     }
     try:
         received = _parse_submitted(submitted)
-        geojson = _read_geojson(route)
+        proposed = read_route(_read_bytes(route), route.name, crs=crs, fmt=fmt, layer=layer)
         loaded = load_district(district)
-        decision = loaded.classify(geojson, crs=crs, facts=facts, submitted=received)
+        decision = loaded.classify(proposed, datum=datum, facts=facts, submitted=received)
     except RoutecheckError as exc:
         _fail(f"error [{exc.code}]: {exc}")
 
@@ -147,23 +166,19 @@ def rules_check(
     )
 
 
-def _read_geojson(path: Path) -> object:
-    """Read a GeoJSON file (or stdin for '-'), refusing non-finite numbers."""
+def _read_bytes(path: Path) -> bytes:
+    """The route file's bytes (stdin for '-'), refusing what is not a readable file."""
     try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        if str(path) == "-":
+            return sys.stdin.buffer.read()
+        if path.stat().st_size > MAX_FILE_BYTES:
+            _fail(f"error [FILE_TOO_LARGE]: route file {path} is larger than "
+                  f"{MAX_FILE_BYTES:,} bytes")  # fmt: skip
+        return path.read_bytes()
     except FileNotFoundError:
         _fail(f"error [FILE_NOT_FOUND]: route file {path} does not exist")
-    except (IsADirectoryError, UnicodeDecodeError) as exc:
-        _fail(f"error [UNREADABLE_FILE]: route file {path} cannot be read as text: {exc}")
-    try:
-        return json.loads(text, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as exc:
-        _fail(
-            f"error [INVALID_JSON]: {path} is not valid JSON: {exc.msg} at line "
-            f"{exc.lineno} column {exc.colno}"
-        )
-    except ValueError as exc:
-        _fail(f"error [NON_FINITE]: {path}: {exc}")
+    except (IsADirectoryError, PermissionError) as exc:
+        _fail(f"error [UNREADABLE_FILE]: route file {path} cannot be read: {exc.strerror}")
 
 
 def _parse_submitted(value: str | None) -> dt.datetime | None:
@@ -177,10 +192,6 @@ def _parse_submitted(value: str | None) -> dt.datetime | None:
             f"error [INVALID_SUBMITTED]: --submitted {value!r} is not an ISO 8601 time "
             "such as 2026-09-30T10:00+08:00"
         )
-
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a valid JSON number")
 
 
 def _fail(message: str):

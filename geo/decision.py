@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from geo.conditions import Evaluator
 from geo.errors import FactsError, RulesError
+from geo.notices import DecisionWarning
 from geo.rules import Rules
 from geo.screening import Screening
 from geo.workdays import Due, WorkingCalendar, due_date
@@ -75,15 +76,6 @@ class Reason:
             "effect": self.effect,
             "feature_ids": list(self.feature_ids),
         }
-
-
-@dataclass(frozen=True)
-class DecisionWarning:
-    code: str
-    text: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "text": self.text}
 
 
 @dataclass

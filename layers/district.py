@@ -25,9 +25,9 @@ from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
 from geo.coverage import check_coverage
+from geo.datum import to_wgs84
 from geo.decision import Decision, DecisionWarning, ProjectFacts, decide, facts_from
 from geo.errors import DistrictError, OutsideCoverageError, RoutecheckError
-from geo.datum import to_wgs84
 from geo.route import Route, check_limits, parse_route, shape_warnings, to_crs
 from geo.rules import Rules
 from geo.screening import DEFAULT_TOLERANCE_M, IndexedLayer, Screening, screen, tree_layer
@@ -154,21 +154,27 @@ class District:
 
     def classify(
         self,
-        geojson: object,
+        route: Route | object,
         *,
         crs: str | None = None,
+        datum: str = "wgs84",
         facts: dict[str, Any] | None = None,
         submitted: dt.datetime | None = None,
     ) -> Decision:
-        """Screen a GeoJSON route and decide its track under the district's rules.
+        """Screen a route and decide its track under the district's rules.
 
-        Facts in `facts` override those in the route's properties. `submitted` is when
-        the application was received (now when not given); it dates the deadline.
+        `route` is a Route or a GeoJSON object (read in `crs`, WGS84 by default);
+        `datum` undoes a Chinese web map's offset (gcj02, bd09). Facts in `facts`
+        override those in the route's properties. `submitted` is when the application
+        was received (now when not given); it dates the deadline.
         """
-        route = parse_route(geojson, crs)
+        if not isinstance(route, Route):
+            route = parse_route(route, crs)
         project = facts_from(route.properties, facts or {})
-        screening = self.screen(route)
+        local = self.prepare(to_wgs84(route, datum))
+        screening = self._screen_local(local)
         decision = self.decide(screening, project, submitted)
+        decision.warnings[:0] = local.warnings
         log.info(
             "district %s: route %.1f m, %d conflicts, track %s",
             self.id,

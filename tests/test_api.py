@@ -211,7 +211,7 @@ def test_streamed_oversize_bodies_are_413(client):
          "geometry.coordinates[0]"),
         ({"type": "Feature", "geometry": EXAMPLE["geometry"], "properties": {"customer": "other"}},
          {}, "INVALID_FACTS", "voltage_kv"),
-        (EXAMPLE, {"crs": "EPSG:999999"}, "INVALID_CRS", None),
+        (EXAMPLE, {"crs": "EPSG:999999"}, "INVALID_CRS", "crs"),
         (with_geometry([[121.47, 31.23], [121.48, 31.24]]), {}, "ROUTE_OUTSIDE_COVERAGE", None),
         (with_geometry([[60.1679, 24.9494], [60.1671, 24.9495]]), {}, "AXES_SWAPPED", None),
         ({"type": "Feature", "geometry": EXAMPLE["geometry"], "crs": {}}, {},

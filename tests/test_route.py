@@ -112,7 +112,7 @@ class TestTransform:
         with pytest.raises(RouteInputError) as caught:
             to_crs(parse_route(metric), "EPSG:3067")
         assert caught.value.code == "OUT_OF_RANGE"
-        assert "--crs" in str(caught.value)
+        assert "CRS declared" in str(caught.value)
 
     def test_unknown_crs_is_refused(self):
         with pytest.raises(CrsError):
