@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
 import geopandas as gpd
@@ -21,6 +21,7 @@ import pandas as pd
 import shapely
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from pyproj import CRS
 from shapely import STRtree
 
@@ -30,6 +31,54 @@ from layers.district import District
 from layers.store import read_layer
 
 router = APIRouter(tags=["layers (OGC API – Features)"])
+
+
+class Link(BaseModel):
+    href: str = Field(description="Target URL.")
+    rel: str = Field(description="Relation: self, service-desc, data, items, next, …")
+    type: str = Field(description="Media type of the target.")
+    title: str | None = Field(None, description="What the target is.")
+
+
+class Landing(BaseModel):
+    title: str = Field(description="Name of the service.")
+    description: str = Field(description="What the service offers.")
+    links: list[Link] = Field(description="API description, conformance, collections.")
+
+
+class Conformance(BaseModel):
+    conformsTo: list[str] = Field(description="Conformance classes implemented.")
+
+
+class CollectionInfo(BaseModel):
+    id: str = Field(description="Collection id: the layer name.")
+    title: str = Field(description="Title of the collection.")
+    description: str = Field(description="What the layer holds.")
+    itemType: str = Field(description="Always feature.")
+    extent: dict[str, Any] = Field(description="Spatial extent, a CRS84 bbox.")
+    crs: list[str] = Field(description="CRSs features can be had in (the `crs` parameter).")
+    storageCrs: str = Field(description="The CRS the layer is stored and measured in.")
+    links: list[Link] = Field(description="The collection itself and its items.")
+
+
+class Collections(BaseModel):
+    links: list[Link] = Field(description="This document.")
+    collections: list[CollectionInfo] = Field(description="Every layer of the district.")
+    crs: list[str] = Field(description="CRSs every collection offers.")
+
+
+class FeaturePage(BaseModel):
+    """A page of features (GeoJSON FeatureCollection with OGC API members)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["FeatureCollection"] = Field(description="GeoJSON type.")
+    features: list[dict[str, Any]] = Field(description="GeoJSON features; `id` is feature_id.")
+    numberMatched: int = Field(description="Features matching the filter, on all pages.")
+    numberReturned: int = Field(description="Features on this page.")
+    timeStamp: str = Field(description="When the page was made.")
+    links: list[Link] = Field(description="self, and next and prev where there are more.")
+
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GEOJSON = "application/geo+json"
@@ -80,10 +129,16 @@ class Collection:
         return np.sort(self.index.query(shapely.box(*bbox), predicate="intersects"))
 
 
+def _north_first(crs) -> bool:
+    return crs.axis_info[0].direction.lower() in ("north", "south")
+
+
 def _axis_ordered(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """The frame with coordinates in its CRS's axis order (OGC API Part 2 asks for it)."""
-    first = frame.crs.axis_info[0].direction.lower()
-    if first in ("north", "south"):
+    """The frame with coordinates in its CRS's axis order (OGC API Part 2 asks for it).
+
+    CGCS2000 Gauss-Krüger CRSs, for one, put northing first.
+    """
+    if _north_first(frame.crs):
         frame = frame.copy()
         frame.geometry = shapely.transform(frame.geometry.values, lambda xy: xy[:, ::-1])
     return frame
@@ -164,7 +219,7 @@ def _get(request: Request, collection_id: str) -> Collection:
     return collection
 
 
-@router.get("/", summary="Landing page")
+@router.get("/", summary="Landing page", response_model=Landing, response_model_exclude_none=True)
 def landing(request: Request) -> dict[str, Any]:
     """Links to the API description, conformance, the collections and the drawing page."""
     base = _base(request)
@@ -189,13 +244,18 @@ def landing(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/conformance", summary="Conformance classes")
+@router.get("/conformance", summary="Conformance classes", response_model=Conformance)
 def conformance() -> dict[str, list[str]]:
     """The OGC API – Features conformance classes this service implements."""
     return {"conformsTo": CONFORMANCE}
 
 
-@router.get("/collections", summary="The district's layers")
+@router.get(
+    "/collections",
+    summary="The district's layers",
+    response_model=Collections,
+    response_model_exclude_none=True,
+)
 def collections(request: Request) -> dict[str, Any]:
     """Every layer of the district as a collection."""
     base = _base(request)
@@ -206,7 +266,13 @@ def collections(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/collections/{id}", summary="One layer", responses={404: {"model": Problem}})
+@router.get(
+    "/collections/{id}",
+    summary="One layer",
+    response_model=CollectionInfo,
+    response_model_exclude_none=True,
+    responses={404: {"model": Problem}},
+)
 def collection(request: Request, id: str) -> dict[str, Any]:
     """A layer's description, extent, CRSs and links."""
     return _collection(request, _get(request, id))
@@ -250,19 +316,23 @@ def _crs_param(collection: Collection, value: str | None, name: str) -> str:
 
 
 def _to_crs84(bbox: list[float], collection: Collection, bbox_crs: str) -> list[float]:
+    """A bbox given in the collection's own CRS (in that CRS's axis order), in CRS84."""
     if bbox_crs == CRS84:
         return bbox
-    native = gpd.GeoSeries([shapely.box(*bbox)], crs=collection.frame.crs)
-    native = gpd.GeoSeries(
-        _axis_ordered(gpd.GeoDataFrame(geometry=native)).geometry, crs=collection.frame.crs
-    )
-    return list(native.to_crs("OGC:CRS84").total_bounds)
+    if _north_first(collection.frame.crs):
+        bbox = [bbox[1], bbox[0], bbox[3], bbox[2]]
+    box = gpd.GeoSeries([shapely.box(*bbox)], crs=collection.frame.crs)
+    return list(box.to_crs("OGC:CRS84").total_bounds)
 
 
 @router.get(
     "/collections/{id}/items",
     summary="Features of a layer",
-    responses={200: {"content": {GEOJSON: {}}}, 400: {"model": Problem}, 404: {"model": Problem}},
+    responses={
+        200: {"model": FeaturePage, "content": {GEOJSON: {}}},
+        400: {"model": Problem},
+        404: {"model": Problem},
+    },
 )
 def items(
     request: Request,

@@ -17,7 +17,16 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 
 from api.app import create_app
-from api.features import CONFORMANCE, CRS84
+from api.features import (
+    CONFORMANCE,
+    CRS84,
+    Collection,
+    CollectionInfo,
+    Collections,
+    Conformance,
+    FeaturePage,
+    Landing,
+)
 from api.settings import Settings
 
 GEOJSON = "application/geo+json"
@@ -42,6 +51,7 @@ def links(body) -> dict[str, dict]:
 
 def test_landing_page_links_what_qgis_needs(client):
     body = client.get("/").json()
+    Landing.model_validate(body)
     rels = links(body)
     assert rels["service-desc"]["href"].endswith("/openapi.json")
     assert rels["service-desc"]["type"].startswith("application/vnd.oai.openapi+json")
@@ -52,14 +62,17 @@ def test_landing_page_links_what_qgis_needs(client):
 
 
 def test_conformance_declares_core_geojson_and_crs(client):
-    assert client.get("/conformance").json()["conformsTo"] == CONFORMANCE
+    body = Conformance.model_validate(client.get("/conformance").json())
+    assert body.conformsTo == CONFORMANCE
 
 
 def test_collections_describe_each_layer(client, app):
     body = client.get("/collections").json()
+    Collections.model_validate(body)
     ids = [c["id"] for c in body["collections"]]
     assert ids == [*app.state.service.district.layers, "coverage"]
     roads = client.get("/collections/roads").json()
+    CollectionInfo.model_validate(roads)
     assert roads["crs"] == [CRS84, NATIVE] and roads["storageCrs"] == NATIVE
     west, south, east, north = roads["extent"]["spatial"]["bbox"][0]
     assert 24.9 < west < east < 25.0 and 60.1 < south < north < 60.2
@@ -74,6 +87,7 @@ def test_items_page_through_every_feature_with_next_links(client, app):
         assert response.status_code == 200
         assert response.headers["content-type"] == GEOJSON
         body = response.json()
+        FeaturePage.model_validate(body)
         assert body["numberMatched"] == expected
         assert body["numberReturned"] == len(body["features"]) <= 200
         seen += [f["id"] for f in body["features"]]
@@ -126,6 +140,27 @@ def test_a_feature_whose_id_has_a_slash_by_encoded_and_literal_path(client):
     self_link = links(body)["self"]["href"]
     assert self_link.endswith("/collections/roads/items/way%2F4243036")
     assert client.get(self_link).json()["id"] == "way/4243036"
+
+
+def test_a_northing_first_crs_is_served_in_its_axis_order():
+    # CGCS2000 Gauss-Krüger CRSs, as Chinese districts use, put northing first
+    frame = gpd.GeoDataFrame(
+        {"feature_id": ["node/1"], "name": ["a"]},
+        geometry=[shapely.Point(500_000.0, 3_500_000.0)],  # easting, northing
+        crs="EPSG:4547",
+    )
+    collection = Collection("trees", "test", frame, "EPSG:4547")
+    native = "http://www.opengis.net/def/crs/EPSG/0/4547"
+    assert collection.features[native][0]["geometry"]["coordinates"] == (3_500_000.0, 500_000.0)
+    lon, lat = collection.features[CRS84][0]["geometry"]["coordinates"]
+    assert 113.9 < lon < 114.1 and 31 < lat < 32
+    from api.features import _to_crs84
+
+    west, south, east, north = _to_crs84(
+        [3_499_990.0, 499_990.0, 3_500_010.0, 500_010.0], collection, native
+    )
+    assert west < lon < east and south < lat < north
+    assert list(collection.select([west, south, east, north])) == [0]
 
 
 @pytest.mark.parametrize(
