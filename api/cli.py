@@ -18,7 +18,10 @@ from typing import Annotated
 import typer
 
 from api.inputs import MAX_FILE_BYTES, read_route
+from api.records import RecordStore, decide_and_record
+from api.records import rescreen as rescreen_record
 from geo.errors import RoutecheckError
+from layers.district import load_district
 
 log = logging.getLogger("routecheck")
 
@@ -35,6 +38,16 @@ layers_app = typer.Typer(help="Build and inspect district layer stores.", no_arg
 app.add_typer(layers_app, name="layers")
 rules_app = typer.Typer(help="Validate district rule files.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
+decision_app = typer.Typer(help="Show and list stored decision records.", no_args_is_help=True)
+app.add_typer(decision_app, name="decision")
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Decision database URL (default: $ROUTECHECK_DATABASE_URL, else SQLite in the "
+        "user data folder)."
+    ),
+]
 
 
 @app.callback()
@@ -99,10 +112,13 @@ def classify(
     map_out: Annotated[
         Path | None, typer.Option("--map", help="Write a map of the decision to this HTML file.")
     ] = None,
+    record: Annotated[
+        bool, typer.Option("--record/--no-record", help="Store the decision's record.")
+    ] = True,
+    database: DatabaseOption = None,
 ) -> None:
-    """Screen ROUTE and print the decision as JSON."""
+    """Screen ROUTE and print the decision as JSON, with the id of its record."""
     from api.mapview import decision_map
-    from layers.district import load_district
 
     facts = {
         "voltage_kv": voltage,
@@ -117,17 +133,106 @@ def classify(
         received = _parse_submitted(submitted)
         proposed = read_route(_read_bytes(route), route.name, crs=crs, fmt=fmt, layer=layer)
         loaded = load_district(district)
-        decision = loaded.classify(proposed, datum=datum, facts=facts, submitted=received)
+        decision, kept = decide_and_record(
+            loaded, proposed, facts=facts, datum=datum, submitted=received
+        )
     except RoutecheckError as exc:
         _fail(f"error [{exc.code}]: {exc}")
 
-    result = decision.to_dict()
-    result["district"] = {"id": loaded.id, "name": loaded.settings.name}
+    if record:
+        RecordStore(database).save(kept)
+    result = {"decision_id": kept.id, **kept.decision}
     if map_out is not None:
         decision_map(decision, loaded).save(str(map_out))
         result["map"] = str(map_out)
         log.info("wrote map to %s", map_out)
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+@decision_app.command("show")
+def decision_show(
+    identifier: Annotated[str, typer.Argument(metavar="ID", help="Decision id.")],
+    database: DatabaseOption = None,
+) -> None:
+    """Print a stored decision's record: inputs, rules, layers, software, decision."""
+    try:
+        kept = RecordStore(database).get(identifier)
+    except RoutecheckError as exc:
+        _fail(f"error [{exc.code}]: {exc}")
+    typer.echo(json.dumps(kept.to_dict(), ensure_ascii=False, indent=2))
+
+
+@decision_app.command("list")
+def decision_list(
+    stale: Annotated[
+        bool, typer.Option("--stale", help="Only decisions past their validity.")
+    ] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """List stored decisions: id, district, track, received, valid until."""
+    today = dt.date.today()
+    for kept in RecordStore(database).list(stale_on=today if stale else None):
+        track = kept.decision["track"]
+        typer.echo(
+            f"{kept.id}  {kept.basis['district']}  {track['code']}  received "
+            f"{track['received']}  valid until {kept.decision.get('valid_until') or '-'}"
+        )
+
+
+@app.command()
+def rescreen(
+    district: Annotated[
+        Path | None, typer.Option(help="District folder (default: the bundled sample).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Also list decisions that would not change.")
+    ] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Re-run stored decisions on the current rules and layers; show what would change."""
+    from rich.console import Console
+    from rich.table import Table
+
+    try:
+        loaded = load_district(district)
+    except RoutecheckError as exc:
+        _fail(f"error [{exc.code}]: {exc}")
+    table = Table(title="Decisions that would change")
+    table.add_column("decision", no_wrap=True)
+    table.add_column("track", no_wrap=True)
+    for heading in ("reasons", "bureau items", "basis changed"):
+        table.add_column(heading)
+    changes = 0
+    for kept in RecordStore(database).list(district=loaded.id):
+        try:
+            change = rescreen_record(kept, loaded)
+        except RoutecheckError as exc:
+            typer.echo(f"{kept.id}: cannot be screened again: [{exc.code}] {exc}", err=True)
+            continue
+        changes += change.changed
+        if not (change.changed or everything):
+            continue
+        if as_json:
+            typer.echo(json.dumps(change.to_dict() | {"changed": change.changed},
+                                  ensure_ascii=False))  # fmt: skip
+        else:
+            was, now = change.track
+            table.add_row(
+                change.id,
+                was if was == now else f"{was} → {now}",
+                _lines(change.reasons),
+                _lines(change.bureaus),
+                "\n".join(change.basis["changed"]) or "-",
+            )
+    if not as_json:
+        Console(width=200).print(table)
+        typer.echo(f"{changes} decision(s) would change")
+
+
+def _lines(difference: dict[str, list[str]]) -> str:
+    return "\n".join([f"- {x}" for x in difference["removed"]] +
+                     [f"+ {x}" for x in difference["added"]]) or "-"  # fmt: skip
 
 
 @layers_app.command("build")
@@ -225,3 +330,72 @@ def serve(
     except RoutecheckError as exc:
         _fail(f"error [{exc.code}]: {exc}")
     uvicorn.run(service, host=host, port=port, access_log=False, log_level="info")
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Argument(help="District folder to write.")],
+    trees: Annotated[int, typer.Option(min=1, help="Number of trees.")] = 1_000_000,
+    roads: Annotated[int, typer.Option(min=4, help="Number of road segments.")] = 200_000,
+    green: Annotated[int, typer.Option(min=1, help="Number of green polygons.")] = 50_000,
+    routes: Annotated[int, typer.Option(min=0, help="Also write routes.geojson.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the random generator.")] = 2026,
+) -> None:
+    """Write a seeded synthetic district (a street grid around Guangzhou, EPSG:4547)."""
+    from layers.synth import CitySize, write_district
+
+    write_district(out, CitySize(trees=trees, roads=roads, green=green, seed=seed), routes)
+    typer.echo(f"wrote synthetic district to {out}")
+
+
+@app.command()
+def batch(
+    routes: Annotated[
+        Path, typer.Argument(help="Routes: GeoJSON FeatureCollection or lines, or a GIS file.")
+    ],
+    out: Annotated[Path, typer.Option(help="Results: JSON lines, or .gpkg for GeoPackage.")],
+    district: Annotated[
+        Path | None, typer.Option(help="District folder (default: the bundled sample).")
+    ] = None,
+    crs: Annotated[
+        str | None, typer.Option(help="CRS of the routes' coordinates (default EPSG:4326).")
+    ] = None,
+    submitted: Annotated[
+        str | None,
+        typer.Option(help="When the applications were received, ISO 8601 (default: now)."),
+    ] = None,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr.")
+    ] = True,
+) -> None:
+    """Screen every route of ROUTES and write one decision (or error) per route to OUT."""
+    from tqdm import tqdm
+
+    from layers.batch import read_routes, run_batch, writer_for
+    from layers.district import load_district
+
+    try:
+        received = _parse_submitted(submitted)
+        loaded = load_district(district)
+        features, routes_crs = read_routes(routes, crs)
+    except RoutecheckError as exc:
+        _fail(f"error [{exc.code}]: {exc}")
+    except FileNotFoundError:
+        _fail(f"error [FILE_NOT_FOUND]: route file {routes} does not exist")
+    except ValueError as exc:
+        _fail(f"error [UNREADABLE_FILE]: {routes}: {exc}")
+
+    write = writer_for(out, loaded.settings.crs)
+    bar = tqdm(total=len(features), unit="route", disable=not progress, file=sys.stderr)
+    try:
+        summary = run_batch(loaded, features, write, crs=routes_crs, submitted=received,
+                            progress=bar.update)  # fmt: skip
+    finally:
+        bar.close()
+        write.close()
+    tracks = ", ".join(f"{n} {track}" for track, n in sorted(summary.tracks.items()))
+    typer.echo(
+        f"{summary.routes} routes in {summary.seconds:.1f} s ({summary.rate:,.0f} routes/s): "
+        f"{summary.decided} decided ({tracks or 'none'}), {summary.errors} refused; "
+        f"wrote {out}"
+    )

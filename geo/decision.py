@@ -106,6 +106,7 @@ class Decision:
                 "due": self.due.due.isoformat() if self.due.due else None,
                 "due_provisional": self.due.provisional,
             },
+            "valid_until": self._valid_until(),
             "rules": {
                 "district": self.rules.identity.district,
                 "name": self.rules.identity.name,
@@ -126,6 +127,12 @@ class Decision:
             "bureaus": self.bureaus,
             "warnings": [w.to_dict() for w in self.warnings],
         }
+
+    def _valid_until(self) -> str | None:
+        days = self.rules.settings.decision_valid_days
+        if days is None:
+            return None
+        return (self.due.received + dt.timedelta(days=days)).isoformat()
 
     def _measures(self) -> dict[str, dict[str, Any]]:
         specs = {m.id: m for m in self.rules.measures}

@@ -217,6 +217,9 @@ class Settings(Strict):
     protection_margins_m: dict[str, float] = {}
     #: A measure within this fraction of a threshold that tested it draws a warning.
     near_threshold_fraction: float = Field(0.05, ge=0, le=1)
+    #: Days a decision holds from its receipt; after that it is stale and must be
+    #: screened again. Left out: the rules set no limit.
+    decision_valid_days: int | None = Field(None, gt=0)
 
 
 class Rules(Strict):

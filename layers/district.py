@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from geo.screening import DEFAULT_TOLERANCE_M, IndexedLayer, Screening, screen, 
 from geo.workdays import WorkingCalendar
 from layers.calendars import load_schedule
 from layers.catalogue import COVERAGE_LAYER, KIND_LAYERS, LAYERS, SPECS
+from layers.fingerprint import layer_digest, rules_digest
 from layers.rulefile import load_rules, problems
 from layers.sources import SOURCES, LayerSource, open_source
 
@@ -107,6 +109,31 @@ class District:
     @property
     def attribution(self) -> str:
         return str(self.metadata.get("attribution", ""))
+
+    @cached_property
+    def fingerprint(self) -> dict[str, Any]:
+        """What a decision on this district rests on: rules and layers, with content hashes.
+
+        Computed once per loaded district (hashing every layer takes a moment on a city).
+        """
+        identity = self.rules.identity
+        return {
+            "district": self.id,
+            "rules": {
+                "district": identity.district,
+                "version": identity.version,
+                "sha256": rules_digest(self.rules),
+            },
+            "layers": {
+                name: {
+                    "features": len(layer),
+                    "version": self.metadata.get(f"{name}_version")
+                    or self.metadata.get("source_sha256"),
+                    "sha256": layer_digest(layer),
+                }
+                for name, layer in self.layers.items()
+            },
+        }
 
     def prepare(self, route: Route) -> Route:
         """Move a route into the district CRS and check it may be screened here.

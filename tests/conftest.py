@@ -10,6 +10,21 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RULES = ROOT / "layers" / "rules" / "default.toml"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def decision_database(tmp_path_factory):
+    """Keep every decision record the tests make in a throwaway SQLite database."""
+    import os
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('records') / 'decisions.sqlite'}"
+    previous = os.environ.get("ROUTECHECK_DATABASE_URL")
+    os.environ["ROUTECHECK_DATABASE_URL"] = url
+    yield url
+    if previous is None:
+        os.environ.pop("ROUTECHECK_DATABASE_URL", None)
+    else:
+        os.environ["ROUTECHECK_DATABASE_URL"] = previous
+
+
 @pytest.fixture(scope="session")
 def default_rules():
     from layers.district import load_rules
