@@ -126,7 +126,10 @@ def tree_layer(name: str, frame: gpd.GeoDataFrame, margins_m: Mapping[str, float
     crowns = frame["crown_diameter_m"].to_numpy(dtype=float)
     if not np.all(np.isfinite(crowns) & (crowns > 0)):
         raise ValueError(f"layer {name!r} has trees without a positive crown diameter")
-    margins = frame["kind"].map(lambda kind: margins_m.get(kind, 0.0)).to_numpy(dtype=float)
+    kinds = frame["kind"].to_numpy(dtype=object)
+    margins = np.zeros(len(frame))
+    for kind, margin in margins_m.items():
+        margins[kinds == kind] = margin
     return IndexedLayer(name, frame, reach=crowns / 2 + margins)
 
 
