@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import classify, draw, features, models, problems
 from api.assets import STATIC_DIR, SWAGGER_UI
 from api.problems import PayloadTooLarge, error_response
+from api.records import RecordStore
 from api.settings import Settings
 from api.state import Service
 from layers.district import load_district
@@ -122,7 +123,9 @@ def create_app(
     """Build the app on a district folder (default: settings, else the bundled sample)."""
     settings = settings or Settings()
     district = load_district(district_path or settings.district)
-    service = Service(settings, district, features.load_collections(district))
+    # decision records go where the CLI keeps them (ROUTECHECK_DATABASE_URL)
+    records = RecordStore()
+    service = Service(settings, district, features.load_collections(district), records)
     log.info("serving district %s (%s)", district.id, district.settings.name)
 
     app = FastAPI(

@@ -8,7 +8,6 @@ Errors are raised as routecheck errors and rendered by `api.problems`.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from typing import Annotated, Any
 
@@ -21,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from api import models
 from api.assets import localise, set_basemap
 from api.problems import MalformedRequest, Problem, UnsupportedMediaType
+from api.records import decide_and_record
 from api.state import Service, get_service
 from geo.route import parse_route
 
@@ -94,19 +94,6 @@ def _refuse_constant(name: str) -> float:
     raise MalformedRequest(f"{name} is not a valid JSON number", code="INVALID_JSON")
 
 
-def decision_id(service: Service, decision) -> str:
-    """A fingerprint of the decision: route geometry, the decision, the district's data.
-
-    The same route and facts on the same day and the same layers give the same id, so a
-    resubmission can be recognised; any change to the data or the rules changes it.
-    """
-    digest = hashlib.sha256(decision.screening.route.wkb)
-    versions = {c.id: c.version for c in service.collections.values()}
-    context = {"district": service.district.id, "layers": versions, "decision": decision.to_dict()}
-    digest.update(json.dumps(context, sort_keys=True, default=str).encode())
-    return "d-" + digest.hexdigest()[:24]
-
-
 def _summarise(request: Request, screening, track: str | None = None, **more: str) -> None:
     """Leave what the request did for the one log line the app writes per request."""
     request.state.summary = {
@@ -135,15 +122,20 @@ async def classify(
 ) -> dict[str, Any]:
     """Screen the route on the district and decide its track, reasons and bureaus.
 
-    The answer is the decision `routecheck classify` prints, with a decision id.
+    The answer is the decision `routecheck classify` prints, with the id of its record;
+    the record (inputs, rules and layer versions, decision) is kept, as the CLI keeps it.
     """
     geojson = await read_route(request)
-    district = service.district
-    decision = await run_in_threadpool(district.classify, geojson, crs=crs, submitted=submitted)
-    result = {"decision_id": decision_id(service, decision), **decision.to_dict()}
-    result["district"] = {"id": district.id, "name": district.settings.name}
-    _summarise(request, decision.screening, decision.track, decision=result["decision_id"])
-    return result
+
+    def decide():
+        route = parse_route(geojson, crs)
+        decision, record = decide_and_record(service.district, route, submitted=submitted)
+        service.records.save(record)
+        return decision, record
+
+    decision, record = await run_in_threadpool(decide)
+    _summarise(request, decision.screening, decision.track, decision=record.id)
+    return {"decision_id": record.id, **record.decision}
 
 
 @router.post(

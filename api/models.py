@@ -106,9 +106,10 @@ class Decision(Open):
     """The decision for one route, as `routecheck classify` prints it, plus its id."""
 
     decision_id: str = Field(
-        description="Fingerprint of this decision: the same route, facts, submission time "
-        "and district data give the same id.",
-        examples=["d-3f7a0c9e5b1d2a4c6e8f0a1b"],
+        description="Id of the decision's record, derived from the route and facts as "
+        "given, the submission time, the rules and layer versions and the software: the "
+        "same inputs on the same versions give the same id (`routecheck decision show ID`).",
+        examples=["d-3f7a0c9e5b1d2a4c6e8f0a1b2c3d4e5f"],
     )
     district: DistrictRef = Field(description="The district the route was screened on.")
     track: Track = Field(description="The procedure track and its time limit.")

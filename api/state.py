@@ -7,17 +7,19 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from api.features import Collection
+from api.records import RecordStore
 from api.settings import Settings
 from layers.district import District
 
 
 @dataclass
 class Service:
-    """The loaded district and its layers as OGC API collections, shared by all requests."""
+    """The loaded district, its layers as OGC API collections, and the decision records."""
 
     settings: Settings
     district: District
     collections: dict[str, Collection]
+    records: RecordStore
 
 
 def get_service(request: Request) -> Service:

@@ -57,7 +57,7 @@ def test_classify_answers_the_decision_the_cli_gives(client, app):
     answered = {k: v for k, v in response.json().items() if k not in ("decision_id", "district")}
     assert answered == json.loads(json.dumps(expected))
     assert body["district"] == {"id": "helsinki-sample", "name": district.settings.name}
-    assert re.fullmatch(r"d-[0-9a-f]{24}", body["decision_id"])
+    assert re.fullmatch(r"d-[0-9a-f]{32}", body["decision_id"])
     assert body["track"]["code"] == "parallel_approval"
     assert "way/4243036" in {c["feature_id"] for c in body["conflicts"]}
 
@@ -66,6 +66,17 @@ def body_time(text: str):
     import datetime as dt
 
     return dt.datetime.fromisoformat(text)
+
+
+def test_each_decision_is_kept_as_a_record_under_its_id(client):
+    from api.records import RecordStore
+
+    response = client.post("/v1/classify", json=EXAMPLE, params={"submitted": SUBMITTED})
+    body = response.json()
+    record = RecordStore().get(body["decision_id"])
+    assert record.decision == {k: v for k, v in body.items() if k != "decision_id"}
+    assert record.inputs["submitted"] == "2026-09-30T10:00:00+08:00"
+    assert record.inputs["properties"]["customer"] == "small_micro"
 
 
 def test_decision_id_is_a_fingerprint_of_route_facts_and_time(client):
@@ -281,7 +292,7 @@ def test_one_log_line_per_request_with_length_conflicts_track_and_time(client, c
     assert len(lines) == 1
     assert re.fullmatch(
         r"POST /v1/classify 200 [\d.]+ ms route_m=86\.0 conflicts=\d+ "
-        r"track=parallel_approval decision=d-[0-9a-f]{24}",
+        r"track=parallel_approval decision=d-[0-9a-f]{32}",
         lines[0],
     ), lines[0]
 
@@ -322,3 +333,17 @@ def test_openapi_describes_every_field_of_the_api_models(client):
         if "description" not in schema
     ]
     assert undocumented == []
+
+
+def test_the_cli_and_the_api_give_the_same_decision_and_id(client):
+    from typer.testing import CliRunner
+
+    from api.cli import app as cli
+    from layers.district import sample_district_path
+
+    route = sample_district_path() / "example_route.geojson"
+    result = CliRunner().invoke(cli, ["classify", str(route), "--submitted", SUBMITTED])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    answered = client.post("/v1/classify", json=EXAMPLE, params={"submitted": SUBMITTED})
+    assert answered.json() == printed
