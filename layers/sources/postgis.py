@@ -177,8 +177,9 @@ def _as_series(values, kind: str) -> pd.Series:
         series = pd.Series(list(values), dtype="Int64")
         return series.astype("int64") if not series.isna().any() else series.astype(float)
     if kind in _TIME_TYPES:
-        times = pd.to_datetime(pd.Series(list(values), dtype=object), utc=kind.endswith("zone"))
-        return times.astype("datetime64[ms, UTC]" if kind.endswith("zone") else "datetime64[ms]")
+        aware = kind == "timestamp with time zone"
+        times = pd.to_datetime(pd.Series(list(values), dtype=object), utc=aware)
+        return times.astype("datetime64[ms, UTC]" if aware else "datetime64[ms]")
     if kind == "boolean":
         return pd.Series(list(values), dtype=object)
     return pd.Series(list(values), dtype="str")
