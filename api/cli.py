@@ -118,7 +118,7 @@ def classify(
     database: DatabaseOption = None,
 ) -> None:
     """Screen ROUTE and print the decision as JSON, with the id of its record."""
-    from api.mapview import decision_map
+    from api.mapview import decision_map, standalone_html
 
     facts = {
         "voltage_kv": voltage,
@@ -143,7 +143,8 @@ def classify(
         RecordStore(database).save(kept)
     result = {"decision_id": kept.id, **kept.decision}
     if map_out is not None:
-        decision_map(decision, loaded).save(str(map_out))
+        page = standalone_html(decision_map(decision, loaded))
+        map_out.write_text(page, encoding="utf-8")
         result["map"] = str(map_out)
         log.info("wrote map to %s", map_out)
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2))

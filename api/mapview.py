@@ -1,18 +1,26 @@
 """Map previews: the route, its footprint and each conflict on a folium map.
 
 Every piece of text that comes from a layer or from the applicant is escaped before
-it reaches the page. Folium places popup and tooltip HTML inside JavaScript template
-literals, so backticks and dollar signs are escaped as well as the HTML specials.
+it reaches the page: HTML-escaped, and handed to Leaflet as a JSON string literal that
+cannot break out of its script (folium's own popups need jQuery and place their HTML
+in template literals, so the maps bind popups and tooltips themselves).
 """
 
 from __future__ import annotations
 
+import base64
 import html
+import mimetypes
+import re
+from pathlib import Path
 
 import folium
 import geopandas as gpd
+from branca.element import MacroElement
+from jinja2 import Template
 from shapely.geometry import mapping
 
+from api.assets import js_literal
 from geo.decision import Decision
 from geo.screening import Conflict
 
@@ -45,6 +53,45 @@ def escape(text: object) -> str:
     return escaped.replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
 
 
+def standalone_html(fmap: folium.Map) -> str:
+    """The map as one HTML file that works with no internet: Leaflet inlined from the
+    copies routecheck ships, its images as data URIs. Only the basemap tiles, if any,
+    still come from the network.
+    """
+    from api.assets import STATIC_DIR, localise
+
+    localise(fmap, _INLINE)
+    page = fmap.get_root().render()
+    for kind, pattern in (("js", _SCRIPT_TAG), ("css", _STYLE_TAG)):
+        page = pattern.sub(lambda match, kind=kind: _inlined(match, kind, STATIC_DIR), page)
+    if _INLINE in page:
+        raise RuntimeError("the map links an asset that could not be inlined")
+    return page
+
+
+#: Placeholder address the assets are pointed at before being inlined.
+_INLINE = "routecheck-inline:"
+_SCRIPT_TAG = re.compile(r'<script src="routecheck-inline:/([^"]+)"></script>')
+_STYLE_TAG = re.compile(r'<link rel="stylesheet" href="routecheck-inline:/([^"]+)"\s*/?>')
+_CSS_URL = re.compile(r"url\((?:'|\")?(images/[^)'\"]+)(?:'|\")?\)")
+
+
+def _inlined(match: re.Match, kind: str, static: Path) -> str:
+    path = static / match.group(1)
+    text = path.read_text(encoding="utf-8")
+    if kind == "js":
+        safe = text.replace("</script", "<\\/script")
+        return f"<script>{safe}</script>"
+    folder = path.parent
+    text = _CSS_URL.sub(lambda m: f"url({_data_uri(folder / m.group(1))})", text)
+    return f"<style>{text}</style>"
+
+
+def _data_uri(path: Path) -> str:
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
 def decision_map(decision: Decision, district) -> folium.Map:
     """Draw a decision: route, footprint, conflicts by kind, legend, track and attribution."""
     crs = district.settings.crs
@@ -53,7 +100,8 @@ def decision_map(decision: Decision, district) -> folium.Map:
 
     west, south, east, north = route.total_bounds
     attribution = f"{TILES_ATTRIBUTION}; data {escape(district.attribution)}"
-    fmap = folium.Map(tiles=None, control_scale=True)
+    fmap = folium.Map(tiles=None)
+    MetricScale().add_to(fmap)
     folium.TileLayer(TILES_URL, attr=attribution, name="OpenStreetMap", max_zoom=19).add_to(fmap)
     fmap.fit_bounds([[south, west], [north, east]], padding=(30, 30))
 
@@ -67,8 +115,7 @@ def decision_map(decision: Decision, district) -> folium.Map:
         mapping(route.iloc[0]),
         name="route",
         style_function=lambda _: {"color": ROUTE_COLOUR, "weight": 3},
-        tooltip=folium.Tooltip(f"route, {screening.length_m:,.1f} m"),
-    ).add_to(fmap)
+    ).add_child(Bound("bindTooltip", f"route, {screening.length_m:,.1f} m")).add_to(fmap)
 
     fmap.get_root().html.add_child(folium.Element(_title(decision)))
     fmap.get_root().html.add_child(folium.Element(_legend(screening.conflicts)))
@@ -85,11 +132,39 @@ def _add_conflicts(fmap: folium.Map, conflicts: tuple[Conflict, ...], crs: str) 
         colour = KIND_COLOURS.get(conflict.kind, OTHER_COLOUR)
         style = {"color": colour, "weight": 2, "fillColor": colour, "fillOpacity": 0.45}
         shape = folium.GeoJson(mapping(zone), style_function=lambda _, s=style: s)
-        folium.Popup(_popup(conflict), max_width=320).add_to(shape)
-        folium.Tooltip(escape(f"{conflict.kind}: {conflict.name or conflict.feature_id}")).add_to(
-            shape
+        shape.add_child(Bound("bindPopup", _popup(conflict)))
+        shape.add_child(
+            Bound("bindTooltip", escape(f"{conflict.kind}: {conflict.name or conflict.feature_id}"))
         )
         shape.add_to(group)
+
+
+class MetricScale(MacroElement):
+    """A scale bar in metres only."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "L.control.scale({imperial: false, maxWidth: 160}).addTo({{ this._parent.get_name() }});"
+        "{% endmacro %}"
+    )
+
+
+class Bound(MacroElement):
+    """Binds a popup or tooltip to its parent layer, the HTML passed as a JSON literal."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "{{ this._parent.get_name() }}.{{ this.method }}({{ this.html_js }});"
+        "{% endmacro %}"
+    )
+
+    def __init__(self, method: str, html_text: str):
+        super().__init__()
+        if method not in ("bindPopup", "bindTooltip"):
+            raise ValueError(f"cannot bind with {method!r}")
+        self._name = "Bound"
+        self.method = method
+        self.html_js = js_literal(html_text)
 
 
 def _popup(conflict: Conflict) -> str:
