@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import PurePosixPath
 from typing import Annotated, Any
 
 import geopandas as gpd
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
 from shapely.geometry import mapping
 from starlette.concurrency import run_in_threadpool
 
 from api import models
 from api.assets import localise, set_basemap
+from api.inputs import MAX_FILE_BYTES
+from api.inputs import read_route as read_file_route
 from api.problems import MalformedRequest, Problem, UnsupportedMediaType
 from api.records import decide_and_record
 from api.state import Service, get_service
+from geo.datum import Datum, to_wgs84
 from geo.route import parse_route
 
 router = APIRouter(prefix="/v1", tags=["intake"])
@@ -44,6 +48,15 @@ SubmittedParam = Annotated[
         description="When the application was received (ISO 8601 with offset); it dates "
         "the deadline. The time of the request when not given.",
         examples=["2026-09-30T10:00:00+08:00"],
+    ),
+]
+
+DatumParam = Annotated[
+    Datum,
+    Query(
+        description="Web-map datum of a longitude/latitude drawing: wgs84, gcj02 (Amap, "
+        "Tencent) or bd09 (Baidu). A GCJ-02 or BD-09 drawing is moved back to WGS84.",
+        examples=["wgs84"],
     ),
 ]
 
@@ -118,6 +131,7 @@ async def classify(
     request: Request,
     service: Annotated[Service, Depends(get_service)],
     crs: CrsParam = None,
+    datum: DatumParam = "wgs84",
     submitted: SubmittedParam = None,
 ) -> dict[str, Any]:
     """Screen the route on the district and decide its track, reasons and bureaus.
@@ -126,16 +140,75 @@ async def classify(
     the record (inputs, rules and layer versions, decision) is kept, as the CLI keeps it.
     """
     geojson = await read_route(request)
+    return await _decide(request, service, lambda: parse_route(geojson, crs), {}, datum,
+                         submitted)  # fmt: skip
+
+
+async def _decide(request, service: Service, make_route, facts, datum, submitted):
+    """Decide a route, keep its record, and answer with the decision and its id."""
 
     def decide():
-        route = parse_route(geojson, crs)
-        decision, record = decide_and_record(service.district, route, submitted=submitted)
+        decision, record = decide_and_record(
+            service.district, make_route(), facts=facts, datum=datum, submitted=submitted
+        )
         service.records.save(record)
         return decision, record
 
     decision, record = await run_in_threadpool(decide)
     _summarise(request, decision.screening, decision.track, decision=record.id)
     return {"decision_id": record.id, **record.decision}
+
+
+@router.post(
+    "/classify/upload",
+    response_model=models.Decision,
+    responses=PROBLEMS,
+    summary="Decide the procedure track of a route file",
+)
+async def classify_upload(
+    request: Request,
+    service: Annotated[Service, Depends(get_service)],
+    file: Annotated[
+        UploadFile,
+        File(
+            description="The route file: GeoJSON, KML, KMZ, GPX, zipped Shapefile, "
+            "GeoPackage, DXF or WKT, told apart by its name (or `format`)."
+        ),
+    ],
+    voltage_kv: Annotated[float | None, Form(description="Supply voltage in kV.")] = None,
+    customer: Annotated[str | None, Form(description="residential, small_micro or other.")] = None,
+    three_zero: Annotated[bool | None, Form(description="Served under the 三零 scheme.")] = None,
+    capacity_kw: Annotated[float | None, Form(description="Requested capacity in kW.")] = None,
+    area: Annotated[str | None, Form(description="urban or rural.")] = None,
+    fells_trees: Annotated[bool | None, Form(description="The works fell or move trees.")] = None,
+    start_date: Annotated[str | None, Form(description="Planned start, YYYY-MM-DD.")] = None,
+    crs: CrsParam = None,
+    datum: DatumParam = "wgs84",
+    fmt: Annotated[
+        str | None, Query(alias="format", description="Route format, when the name is not it.")
+    ] = None,
+    layer: Annotated[
+        str | None, Query(description="Layer of a GeoPackage or DXF that holds the route.")
+    ] = None,
+    submitted: SubmittedParam = None,
+) -> dict[str, Any]:
+    """Screen an uploaded route file and decide its track, as `routecheck classify FILE`.
+
+    The file is read from the bytes sent, never from a path or address it names; facts
+    given as form fields override those in the file's attributes.
+    """
+    data = await file.read(MAX_FILE_BYTES + 1)
+    name = PurePosixPath(file.filename or "").name
+    facts = {
+        "voltage_kv": voltage_kv, "customer": customer, "three_zero": three_zero,
+        "capacity_kw": capacity_kw, "area": area, "fells_trees": fells_trees,
+        "start_date": start_date,
+    }  # fmt: skip
+
+    def make_route():
+        return read_file_route(data, name, crs=crs, fmt=fmt, layer=layer)
+
+    return await _decide(request, service, make_route, facts, datum, submitted)
 
 
 @router.post(
@@ -149,12 +222,17 @@ async def classify(
     ),
 )
 async def conflicts(
-    request: Request, service: Annotated[Service, Depends(get_service)], crs: CrsParam = None
+    request: Request,
+    service: Annotated[Service, Depends(get_service)],
+    crs: CrsParam = None,
+    datum: DatumParam = "wgs84",
 ) -> JSONResponse:
     """The conflicts alone, as GeoJSON: each feature's zone (in CRS84) with its measures."""
     geojson = await read_route(request)
     district = service.district
-    screening = await run_in_threadpool(lambda: district.screen(parse_route(geojson, crs)))
+    screening = await run_in_threadpool(
+        lambda: district.screen(to_wgs84(parse_route(geojson, crs), datum))
+    )
     zones = gpd.GeoSeries([c.zone for c in screening.conflicts], crs=district.settings.crs)
     features = [
         {"id": c.feature_id, "geometry": mapping(zone), "properties": c.to_dict()}

@@ -21,6 +21,7 @@ from geo.errors import (
     CrsError,
     DistrictError,
     FactsError,
+    NoTrackError,
     OutsideCoverageError,
     RoutecheckError,
     RouteInputError,
@@ -67,7 +68,8 @@ STATUSES: dict[type[Exception], tuple[int, str]] = {
     FactsError: (422, "Invalid project facts"),
     CrsError: (422, "Invalid coordinate reference system"),
     OutsideCoverageError: (422, "Route outside the district"),
-    RulesError: (422, "The district's rules cannot decide this project"),
+    NoTrackError: (422, "The district's rules cannot decide this project"),
+    RulesError: (500, "The district's rules could not be applied"),
     DistrictError: (500, "District unavailable"),
     RoutecheckError: (400, "Invalid input"),
 }

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from geo.conditions import Evaluator
-from geo.errors import FactsError, RulesError
+from geo.errors import FactsError, NoTrackError
 from geo.notices import DecisionWarning
 from geo.rules import Rules
 from geo.screening import Screening
@@ -227,12 +227,12 @@ def _base_track(evaluator: Evaluator, rules: Rules) -> tuple[str, list[Reason]]:
         holds, _ = evaluator.holds(rule.when, rule.id)
         if holds:
             return rule.track, [Reason(rule.id, rule.clause, rule.text, "sets_track")]
-    raise RulesError(
+    raise NoTrackError(
         f"no eligibility rule of {rules.identity.district} {rules.identity.version} covers "
         f"these facts (voltage {evaluator.facts['voltage_kv']:g} kV, "
         f"customer {evaluator.facts['customer']}); the district's rules do not say which "
         "track such a project takes",
-        code="NO_TRACK",
+        where="voltage_kv",
     )
 
 

@@ -56,6 +56,12 @@ class RulesError(RoutecheckError, ValueError):
     code = "INVALID_RULES"
 
 
+class NoTrackError(RulesError):
+    """The district's rules put no track on these project facts."""
+
+    code = "NO_TRACK"
+
+
 class DistrictError(RoutecheckError):
     """A district's settings or layer store are missing or broken."""
 

@@ -15,7 +15,7 @@ from api import models
 from api.app import create_app
 from api.problems import STATUSES, Problem
 from api.settings import Settings
-from geo.errors import RoutecheckError
+from geo.errors import NoTrackError, RoutecheckError
 
 EXAMPLE = models.example_route()
 SUBMITTED = "2026-09-30T10:00:00+08:00"
@@ -269,10 +269,14 @@ def test_every_error_class_maps_to_its_status(app, monkeypatch, error_class):
         assert body.detail == "a problem at /srv/secret/path (at $.x)" and body.where == "$.x"
 
 
-def test_statuses_are_client_errors_except_for_the_district_itself():
+def test_statuses_are_client_errors_except_for_faults_of_the_district_itself():
+    # a broken district or rules that fail on its data are the service's fault, not the
+    # sender's; rules that simply do not cover the facts (NoTrackError) are a 422
+    faults = {"DistrictError", "RulesError"}
     for error_class, (status, _) in STATUSES.items():
         assert issubclass(error_class, RoutecheckError)
-        assert status in (400, 404, 413, 415, 422) or error_class.__name__ == "DistrictError"
+        assert status in (400, 404, 413, 415, 422) or error_class.__name__ in faults
+    assert STATUSES[NoTrackError][0] == 422
 
 
 def test_an_unexpected_fault_is_a_500_problem_and_the_server_goes_on(app, monkeypatch):
