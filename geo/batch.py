@@ -13,37 +13,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import shapely
 from shapely import MultiLineString
 
 from geo.footprint import QUAD_SEGMENTS
-from geo.screening import CORE_COLUMNS, Conflict, IndexedLayer, Screening, _clean
+from geo.screening import (
+    CORE_COLUMNS,
+    Conflict,
+    IndexedLayer,
+    Screening,
+    _clean,
+)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class _Columns:
-    """A layer's columns as object arrays, so a hit's row is read without pandas."""
-
-    kind: np.ndarray
-    feature_id: np.ndarray
-    name: np.ndarray
-    attributes: dict[str, np.ndarray]
-
-    @classmethod
-    def of(cls, layer: IndexedLayer) -> _Columns:
-        frame = layer.frame
-        extra = [c for c in frame.columns if c not in CORE_COLUMNS]
-        return cls(
-            kind=frame["kind"].to_numpy(dtype=object),
-            feature_id=frame["feature_id"].to_numpy(dtype=object),
-            name=frame["name"].to_numpy(dtype=object),
-            attributes={c: frame[c].to_numpy(dtype=object) for c in extra},
-        )
 
 
 class BatchScreener:
@@ -54,8 +38,7 @@ class BatchScreener:
     ) -> None:
         if work_width_m <= 0:
             raise ValueError(f"work width must be positive, got {work_width_m}")
-        self.layers = [layer for layer in layers]
-        self.columns = [_Columns.of(layer) for layer in self.layers]
+        self.layers = list(layers)
         self.work_width_m = work_width_m
         self.tolerance_m = tolerance_m
 
@@ -65,8 +48,8 @@ class BatchScreener:
         footprints = shapely.buffer(routes, self.work_width_m / 2, quad_segs=QUAD_SEGMENTS)
         found: list[list[Conflict]] = [[] for _ in range(len(routes))]
         pairs = 0
-        for layer, columns in zip(self.layers, self.columns, strict=True):
-            for index, conflict in self._layer_conflicts(layer, columns, routes, footprints):
+        for layer in self.layers:
+            for index, conflict in self._layer_conflicts(layer, routes, footprints):
                 found[index].append(conflict)
                 pairs += 1
         log.debug("screened %d routes: %d conflicts", len(routes), pairs)
@@ -81,7 +64,7 @@ class BatchScreener:
             for i in range(len(routes))
         ]
 
-    def _layer_conflicts(self, layer, columns, routes, footprints):
+    def _layer_conflicts(self, layer, routes, footprints):
         """(route index, conflict) for every feature of the layer a route's footprint meets."""
         half = self.work_width_m / 2
         if not len(layer) or not len(routes):
@@ -109,39 +92,54 @@ class BatchScreener:
         areas = shapely.area(shapely.intersection(footprints[route_index], zones))
         starts = _first_contacts(lines, zones, inside)
         return [
-            (int(route_index[k]), self._conflict(layer, columns, int(feature[k]), zones[k],
-                                                 lengths[k], areas[k], gaps[k], starts[k]))
+            (int(route_index[k]), self._conflict(layer, int(feature[k]), zones[k], lengths[k],
+                                                 areas[k], gaps[k], starts[k]))
             for k in range(len(feature))
         ]  # fmt: skip
 
     @staticmethod
-    def _conflict(layer, columns, i, zone, length, area, gap, start) -> Conflict:
+    def _conflict(layer, i, zone, length, area, gap, start) -> Conflict:
+        row = layer.row(i)
         return Conflict(
             layer=layer.name,
-            kind=str(columns.kind[i]),
-            feature_id=str(columns.feature_id[i]),
-            name=_clean(columns.name[i]),
+            kind=str(row["kind"]),
+            feature_id=str(row["feature_id"]),
+            name=_clean(row["name"]),
             length_m=float(length),
             area_m2=float(area),
             gap_m=float(gap),
             from_m=float(start),
-            attributes={name: _clean(values[i]) for name, values in columns.attributes.items()},
+            attributes={c: _clean(v) for c, v in row.items() if c not in CORE_COLUMNS},
             zone=zone,
         )
 
 
 def _first_contacts(lines: np.ndarray, zones: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """Metres along each route to where it first meets its zone (or passes nearest)."""
+    """Metres along each route to where it first meets its zone (or passes nearest).
+
+    The same steps as `geo.screening._first_contact`, over all pairs at once: the ends
+    of each piece of route inside the zone are located along the route (every
+    coordinate, for a pair whose pieces have no ends), and the least position is kept.
+    """
     starts = np.empty(len(lines))
     empty = shapely.is_empty(inside)
     if empty.any():
         nearest = shapely.get_point(shapely.shortest_line(lines[empty], zones[empty]), 0)
         starts[empty] = shapely.line_locate_point(lines[empty], nearest)
-    met = ~empty
-    if met.any():
-        coords, owner = shapely.get_coordinates(inside[met], return_index=True)
-        positions = shapely.line_locate_point(lines[met][owner], shapely.points(coords))
-        first = np.full(int(met.sum()), np.inf)
-        np.minimum.at(first, owner, positions)
-        starts[met] = first
+    met = np.flatnonzero(~empty)
+    if not len(met):
+        return starts
+    parts, owner = shapely.get_parts(inside[met], return_index=True)
+    ends = np.concatenate([shapely.get_point(parts, 0), shapely.get_point(parts, -1)])
+    coords, which = shapely.get_coordinates(ends, return_index=True)
+    owners = np.concatenate([owner, owner])[which]
+    endless = np.setdiff1d(np.arange(len(met)), owners)
+    if len(endless):  # points or collections: every coordinate
+        extra, extra_owner = shapely.get_coordinates(inside[met[endless]], return_index=True)
+        coords = np.concatenate([coords, extra])
+        owners = np.concatenate([owners, endless[extra_owner]])
+    positions = shapely.line_locate_point(lines[met[owners]], shapely.points(coords))
+    first = np.full(len(met), np.inf)
+    np.minimum.at(first, owners, positions)
+    starts[met] = first
     return starts
