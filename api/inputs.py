@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import math
+import re
 import struct
 import warnings
 import zipfile
@@ -119,18 +120,27 @@ def read_geojson(data: bytes, crs: str | None, layer: str | None = None) -> Rout
     """GeoJSON text; NaN and Infinity, which Python's parser accepts, are refused."""
     text = _text(data)
     try:
-        obj = json.loads(text, parse_constant=_refuse_constant)
+        obj = json.loads(text, parse_constant=lambda name: _refuse_constant(name, text))
     except json.JSONDecodeError as exc:
         raise RouteInputError(
             f"the route is not valid JSON: {exc.msg}",
             code="INVALID_JSON",
             where=f"line {exc.lineno} column {exc.colno}",
         ) from exc
+    except RecursionError as exc:
+        raise RouteInputError("the route is nested too deeply", code="INVALID_JSON") from exc
     return parse_route(obj, crs)
 
 
-def _refuse_constant(name: str) -> float:
-    raise RouteInputError(f"{name} is not a valid JSON number", code="NON_FINITE")
+def _refuse_constant(name: str, text: str) -> float:
+    """Refuse NaN and Infinity, naming where the first such token sits."""
+    where = None
+    match = re.search(r"(?<![\w.\"])-?(?:NaN|Infinity)(?![\w\"])", text)
+    if match:
+        line = text.count("\n", 0, match.start()) + 1
+        column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+        where = f"line {line} column {column}"
+    raise RouteInputError(f"{name} is not a valid JSON number", code="NON_FINITE", where=where)
 
 
 def read_wkt(data: bytes, crs: str | None, layer: str | None = None) -> Route:

@@ -32,12 +32,16 @@ KIND_COLOURS = {
     "branch": "#fdbb84",
     "non_motorised": "#c994c7",
     "trunk_highway": "#7a0177",
+    "rural": "#ae017e",
     "bridge": "#54278f",
     "green": "#78c679",
     "shrub": "#31a354",
     "forest": "#006837",
     "tree": "#41ab5d",
     "ancient_tree": "#b8860b",
+    "highway_land": "#8c6bb1",
+    "water_protection": "#2171b5",
+    "river_management": "#6baed6",
 }
 OTHER_COLOUR = "#636363"
 ROUTE_COLOUR = "#08519c"

@@ -104,7 +104,10 @@ class Evaluator:
         if value is None:
             self.unknowns.setdefault((warning, rule_id, if_unknown), set()).add(subject)
             return if_unknown
-        return compare(test.op, value, test.value, self.start)
+        try:
+            return compare(test.op, value, test.value, self.start)
+        except RulesError as exc:
+            raise RulesError(f"rule {rule_id} on {subject}: {exc.message}") from exc
 
 
 def compare(op: str, value: Any, expected: Any, start: dt.date) -> bool:

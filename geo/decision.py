@@ -10,34 +10,44 @@ assumption the decision rests on leaves a warning.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, ValidationError
 
 from geo.conditions import Evaluator
 from geo.errors import FactsError, NoTrackError
 from geo.notices import DecisionWarning
-from geo.rules import Rules
+from geo.rules import AREAS, CUSTOMERS, Rules
 from geo.screening import Screening
 from geo.workdays import Due, WorkingCalendar, due_date
 
-Customer = Literal["residential", "small_micro", "other"]
+Customer = Literal[CUSTOMERS]  # type: ignore[valid-type]
+Area = Literal[AREAS]  # type: ignore[valid-type]
+
+
+#: A number given as a number: not a boolean, not a string, not NaN or infinite.
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 
 
 class ProjectFacts(BaseModel):
-    """What the applicant declares about the project, as the rules test it."""
+    """What the applicant declares about the project, as the rules test it.
+
+    Types are strict: `true` is not a voltage and `"yes"` is not a flag, since a fact
+    coerced into something the applicant did not say can lighten the track.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    voltage_kv: float = Field(gt=0, le=1000, description="supply voltage in kV, 0.4 for 400 V")
+    voltage_kv: Number = Field(gt=0, le=1000, description="supply voltage in kV, 0.4 for 400 V")
     customer: Customer = Field(description="customer type")
-    three_zero: bool | None = Field(None, description="served under the 三零 scheme")
-    capacity_kw: float | None = Field(None, gt=0, description="requested capacity in kW")
-    area: Literal["urban", "rural"] | None = Field(None, description="urban or rural supply")
-    fells_trees: bool = Field(False, description="the works fell or move trees")
+    three_zero: StrictBool | None = Field(None, description="served under the 三零 scheme")
+    capacity_kw: Number | None = Field(None, gt=0, description="requested capacity in kW")
+    area: Area | None = Field(None, description="urban or rural supply")
+    fells_trees: StrictBool = Field(False, description="the works fell or move trees")
     start_date: dt.date | None = Field(None, description="planned start of the works")
 
 
@@ -48,8 +58,18 @@ FACT_FIELDS = tuple(ProjectFacts.model_fields)
 def facts_from(properties: Mapping[str, Any], overrides: Mapping[str, Any]) -> ProjectFacts:
     """Merge facts from route properties with explicit overrides and validate them.
 
+    A property whose name is close to a fact's but not it ("fells_tree") is refused:
+    ignoring it would decide the project without the fact its sender meant to give.
     Raises FactsError naming the first bad fact.
     """
+    for name in properties:
+        near = difflib.get_close_matches(str(name), FACT_FIELDS, n=1, cutoff=0.8)
+        if near and name not in FACT_FIELDS:
+            raise FactsError(
+                f"property {name!r} is not a project fact; did you mean {near[0]!r}?",
+                code="UNKNOWN_FACT",
+                where=str(name),
+            )
     given = {k: v for k, v in properties.items() if k in FACT_FIELDS}
     given.update({k: v for k, v in overrides.items() if v is not None})
     try:
@@ -104,7 +124,7 @@ class Decision:
                 "submitted": self.due.submitted.isoformat(),
                 "received": self.due.received.isoformat(),
                 "due": self.due.due.isoformat() if self.due.due else None,
-                "due_provisional": self.due.provisional,
+                "due_provisional": self.due.provisional and self.due.due is not None,
             },
             "valid_until": self._valid_until(),
             "rules": {
@@ -192,10 +212,16 @@ def _resolve_facts(facts: ProjectFacts, rules: Rules, today: dt.date):
         text = f"no planned start date given; dates are judged as of {today.isoformat()}"
         warnings.append(DecisionWarning("START_DATE_ASSUMED", text))
 
+    scheme = rules.three_zero
     if facts.three_zero is not None:
         resolved["three_zero_source"] = "declared"
+        contradiction = _three_zero_contradiction(facts, scheme)
+        if facts.three_zero and contradiction:
+            resolved["three_zero"] = False
+            resolved["three_zero_source"] = f"declared, but {contradiction}"
+            text = f"三零 was declared, but {contradiction}; the project is taken as not 三零"
+            warnings.append(DecisionWarning("THREE_ZERO_CONTRADICTED", text))
         return resolved, warnings
-    scheme = rules.three_zero
     if scheme is None:
         resolved["three_zero_source"] = "not used by these rules"
         return resolved, warnings
@@ -220,6 +246,21 @@ def _resolve_facts(facts: ProjectFacts, rules: Rules, today: dt.date):
         f"derived ({scheme.clause}): customer {facts.customer}, {facts.voltage_kv:g} kV, {note}"
     )
     return resolved, warnings
+
+
+def _three_zero_contradiction(facts: ProjectFacts, scheme) -> str | None:
+    """What in the facts rules out the 三零 scheme, if anything does."""
+    if scheme is None:
+        return None
+    if facts.customer not in scheme.customers:
+        return f"customer type {facts.customer} is not served by it ({scheme.clause})"
+    if facts.voltage_kv > scheme.max_voltage_kv:
+        return f"{facts.voltage_kv:g} kV is above its {scheme.max_voltage_kv:g} kV"
+    if facts.capacity_kw is not None:
+        cap = scheme.capacity_kw[facts.area or scheme.default_area]
+        if facts.capacity_kw > cap:
+            return f"{facts.capacity_kw:g} kW is above its {cap:g} kW cap"
+    return None
 
 
 def _base_track(evaluator: Evaluator, rules: Rules) -> tuple[str, list[Reason]]:
@@ -306,7 +347,7 @@ def _deadline_warnings(rules: Rules, track: str, due: Due) -> list[DecisionWarni
     if rules.track(track).time_limit_working_days is None:
         text = f"the rules of {rules.identity.district} state no time limit for track {track}"
         warnings.append(DecisionWarning("TIME_LIMIT_NOT_STATED", text))
-    if due.provisional:
+    if due.provisional and due.due is not None:
         text = (
             "the working-day count runs past the last published holiday schedule; the due "
             "date is provisional (weekends and fixed-date holidays only) until the schedule "

@@ -19,7 +19,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError as PyprojCRSError
 from shapely import LineString, MultiLineString
 
-from geo.errors import CrsError, RouteInputError
+from geo.errors import CrsError, FactsError, RouteInputError
 from geo.notices import DecisionWarning
 
 #: CRS a GeoJSON route is read in when nothing else is declared (RFC 7946).
@@ -120,15 +120,40 @@ def _lines_from_collection(obj: Mapping) -> tuple[list[LineString], dict[str, An
             where="features",
         )
     lines: list[LineString] = []
-    properties: dict[str, Any] = {}
+    segments: list[tuple[str, Mapping]] = []
     for index, feature in enumerate(features):
         where = f"features[{index}]"
         if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
             raise RouteInputError("each member must be a Feature", where=where)
         lines.extend(_lines_from_geometry(feature.get("geometry"), f"{where}.geometry"))
-        if not properties and feature.get("properties"):
-            properties = dict(feature["properties"])
-    return lines, properties
+        if isinstance(feature.get("properties"), Mapping):
+            segments.append((where, feature["properties"]))
+    return lines, merge_segment_properties(segments)
+
+
+def merge_segment_properties(segments: Sequence[tuple[str, Mapping]]) -> dict[str, Any]:
+    """One set of properties from a route's segments; segments may not disagree on a fact.
+
+    Each segment may carry some of the project's facts (one says the works fell trees);
+    all of them count. Two segments giving one fact different values are refused, since
+    either reading could be the wrong one.
+    """
+    from geo.decision import FACT_FIELDS
+
+    merged: dict[str, Any] = {}
+    first_at: dict[str, str] = {}
+    for where, properties in segments:
+        for key, value in properties.items():
+            if key not in merged:
+                merged[key], first_at[key] = value, where
+            elif key in FACT_FIELDS and merged[key] != value:
+                raise FactsError(
+                    f"the route's segments disagree on {key}: {merged[key]!r} in "
+                    f"{first_at[key]}, {value!r} in {where}",
+                    code="FACTS_DISAGREE",
+                    where=f"{where}.properties.{key}",
+                )
+    return merged
 
 
 def _lines_from_geometry(geometry: object, where: str) -> list[LineString]:

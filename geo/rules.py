@@ -22,6 +22,20 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 #: Project facts a rule may test; `geo.decision.ProjectFacts` defines their meaning.
 FACT_NAMES = ("voltage_kv", "customer", "three_zero", "capacity_kw", "area", "fells_trees")
 
+#: Customer types and supply areas a project may declare.
+CUSTOMERS = ("residential", "small_micro", "other")
+AREAS = ("urban", "rural")
+
+#: What a value tested against each fact must be: a kind of value, or the values allowed.
+FACT_VALUES: dict[str, str | tuple[str, ...]] = {
+    "voltage_kv": "number",
+    "capacity_kw": "number",
+    "customer": CUSTOMERS,
+    "area": AREAS,
+    "three_zero": "boolean",
+    "fells_trees": "boolean",
+}
+
 #: Comparisons a test may make. `within_years` holds for a date less than `value`
 #: calendar years before the project's planned start (or after it).
 Operator = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "within_years"]
@@ -67,6 +81,20 @@ class FactTest(Test):
 
     fact: Literal[FACT_NAMES]  # type: ignore[valid-type]
     if_unknown: bool = False
+
+    @model_validator(mode="after")
+    def _value_fits_fact(self) -> FactTest:
+        """A value the fact can never take would make the test silently never hold."""
+        expected = FACT_VALUES[self.fact]
+        values = self.value if isinstance(self.value, list) else [self.value]
+        for value in values:
+            if expected == "number" and not _is_number(value):
+                raise ValueError(f"{self.fact} is a number, not {value!r}")
+            if expected == "boolean" and not isinstance(value, bool):
+                raise ValueError(f"{self.fact} is true or false, not {value!r}")
+            if isinstance(expected, tuple) and value not in expected:
+                raise ValueError(f"{self.fact} is one of {list(expected)}, not {value!r}")
+        return self
 
 
 class AttributeTest(Test):
@@ -236,31 +264,39 @@ class Rules(Strict):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Rules:
+        """Check every cross-reference, and report all that fail, each with its place."""
+        problems = _Problems()
         tracks = [t.code for t in self.tracks]
-        _unique("track code", tracks)
-        _unique("bureau code", [b.code for b in self.bureaus])
-        _unique("measure id", [m.id for m in self.measures])
-        _unique("rule id", [r.id for r in [*self.eligibility, *self.exclusions, *self.items]])
-        bureaus = {b.code for b in self.bureaus}
-        measures = {m.id for m in self.measures}
+        bureaus = [b.code for b in self.bureaus]
+        measures = [m.id for m in self.measures]
+        problems.unique("tracks", "code", tracks)
+        problems.unique("bureaus", "code", bureaus)
+        problems.unique("measures", "id", measures)
+        for table in ("eligibility", "exclusions", "items"):
+            problems.unique(table, "id", [r.id for r in getattr(self, table)])
 
-        for rule in self.eligibility:
-            _known(f"eligibility {rule.id}: track", [rule.track], tracks)
+        for i, rule in enumerate(self.eligibility):
+            problems.known(f"eligibility[{i}].track", [rule.track], tracks)
             if rule.when.conflicts is not None or rule.when.measures:
-                raise ValueError(f"eligibility {rule.id}: may test facts only")
-        for rule in [*self.exclusions, *self.items]:
-            _known(f"{rule.id}: measures", [t.measure for t in rule.when.measures], measures)
-        for rule in self.exclusions:
-            _known(f"exclusion {rule.id}: bars", rule.bars, tracks)
-            _known(f"exclusion {rule.id}: to", [rule.to], tracks)
-            if any(tracks.index(b) >= tracks.index(rule.to) for b in rule.bars):
-                raise ValueError(f"exclusion {rule.id}: 'to' must be stricter than what it bars")
-        for item in self.items:
-            _known(f"item {item.id}: bureau", [item.bureau], bureaus)
-            _known(f"item {item.id}: tracks", item.tracks or [], tracks)
-        for bureau in self.bureaus:
-            _known(f"bureau {bureau.code}: lead_for", bureau.lead_for, tracks)
-            _known(f"bureau {bureau.code}: roles", list(bureau.roles), tracks)
+                problems.add(f"eligibility[{i}].when", "eligibility may test facts only")
+        for table in ("exclusions", "items"):
+            for i, rule in enumerate(getattr(self, table)):
+                tested = [t.measure for t in rule.when.measures]
+                problems.known(f"{table}[{i}].when.measures", tested, measures)
+        for i, rule in enumerate(self.exclusions):
+            problems.known(f"exclusions[{i}].bars", rule.bars, tracks)
+            problems.known(f"exclusions[{i}].to", [rule.to], tracks)
+            if rule.to in tracks and any(
+                b in tracks and tracks.index(b) >= tracks.index(rule.to) for b in rule.bars
+            ):
+                problems.add(f"exclusions[{i}].to", "must be stricter than every barred track")
+        for i, item in enumerate(self.items):
+            problems.known(f"items[{i}].bureau", [item.bureau], bureaus)
+            problems.known(f"items[{i}].tracks", item.tracks or [], tracks)
+        for i, bureau in enumerate(self.bureaus):
+            problems.known(f"bureaus[{i}].lead_for", bureau.lead_for, tracks)
+            problems.known(f"bureaus[{i}].roles", list(bureau.roles), tracks)
+        problems.raise_any()
         return self
 
     def track(self, code: str) -> Track:
@@ -288,15 +324,27 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _unique(what: str, values: list[str]) -> None:
-    seen: set[str] = set()
-    for value in values:
-        if value in seen:
-            raise ValueError(f"duplicate {what} {value!r}")
-        seen.add(value)
+class _Problems:
+    """Collects cross-reference problems so a file's author sees all of them at once."""
 
+    def __init__(self) -> None:
+        self.found: list[str] = []
 
-def _known(what: str, values: list[str], known) -> None:
-    unknown = [v for v in values if v not in known]
-    if unknown:
-        raise ValueError(f"{what} names unknown {unknown}; known: {sorted(known)}")
+    def add(self, where: str, message: str) -> None:
+        self.found.append(f"{where}: {message}")
+
+    def unique(self, table: str, key: str, values: list[str]) -> None:
+        seen: set[str] = set()
+        for index, value in enumerate(values):
+            if value in seen:
+                self.add(f"{table}[{index}].{key}", f"duplicate {value!r}")
+            seen.add(value)
+
+    def known(self, where: str, values: list[str], known: list[str]) -> None:
+        unknown = [v for v in values if v not in known]
+        if unknown:
+            self.add(where, f"names unknown {unknown}; known: {sorted(known)}")
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise ValueError("\n".join(self.found))

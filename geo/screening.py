@@ -215,11 +215,17 @@ def _first_contact(route: MultiLineString, zone: BaseGeometry, inside: BaseGeome
     """Metres along the route to where it first meets the zone (or passes nearest to it).
 
     Segments of a MultiLineString are measured one after another, in their given order.
+    Only the ends of each piece inside the zone are located, not every vertex, so a
+    long route costs one lookup per piece.
     """
     if inside.is_empty:
         points = shapely.get_coordinates(shapely.shortest_line(route, zone))[:1]
     else:
-        points = shapely.get_coordinates(inside)
+        pieces = shapely.get_parts(inside)
+        ends = [shapely.get_point(pieces, 0), shapely.get_point(pieces, -1)]
+        points = shapely.get_coordinates(np.concatenate(ends))
+        if not len(points):  # points or collections: fall back to every coordinate
+            points = shapely.get_coordinates(inside)
     positions = shapely.line_locate_point(route, shapely.points(points))
     return float(positions.min())
 

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import pyogrio
 import shapely
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pyproj import CRS
+from pyproj.exceptions import CRSError as PyprojCRSError
 from shapely.geometry.base import BaseGeometry
 
 from geo.coverage import check_coverage
@@ -79,6 +81,22 @@ class DistrictSettings(BaseModel):
         [], description="holiday schedule files for years the calendar package lacks"
     )
     example_route: str | None = None
+
+    @field_validator("crs")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        """Work widths, crowns and thresholds are metres: the district CRS must be metric."""
+        try:
+            crs = CRS.from_user_input(value)
+        except PyprojCRSError as exc:
+            raise ValueError(f"unknown coordinate reference system {value!r}") from exc
+        units = {axis.unit_name for axis in crs.axis_info}
+        if not crs.is_projected or units != {"metre"}:
+            raise ValueError(
+                f"{value} ({crs.name}) is not a projected CRS in metres; distances and "
+                "areas must be measured in one (a CGCS2000 Gauss-Krüger zone, UTM, …)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _source_known(self) -> DistrictSettings:
@@ -149,7 +167,23 @@ class District:
         local = to_crs(route, self.settings.crs)
         self._check_coverage(route, local)
         check_limits(local, self.settings.max_vertices, self.settings.max_length_m)
-        return local.moved(local.geometry, local.crs, *shape_warnings(local.geometry))
+        notes = [*shape_warnings(local.geometry), *self._edge_warnings(local)]
+        return local.moved(local.geometry, local.crs, *notes)
+
+    def _edge_warnings(self, local: Route) -> list[DecisionWarning]:
+        """A warning when features just outside the coverage could still reach the route."""
+        reach = self.settings.work_width_m / 2 + max(
+            (layer.max_reach for layer in self.layers.values()), default=0.0
+        )
+        edge = self.coverage.boundary.distance(local.geometry)
+        if edge >= reach:
+            return []
+        text = (
+            f"the route passes {edge:,.1f} m from the edge of the district's coverage; "
+            f"features just beyond it, whose zones could reach {reach:,.1f} m, are not in "
+            "its layers"
+        )
+        return [DecisionWarning("NEAR_COVERAGE_EDGE", text)]
 
     def screen(self, route: Route) -> Screening:
         """Screen a route (in any CRS) against the district's layers."""
@@ -267,12 +301,20 @@ def load_district(path: Path | str | None = None) -> District:
     # STRtree release the GIL, so a city of a million trees loads in half the time. The
     # sidecar guard is set once around the threads, not by each read in turn.
     with gdal_config(GDAL_PAM_ENABLED="NO"), ThreadPoolExecutor(LOAD_THREADS) as pool:
-        read = pool.map(lambda name: _read_layer(store, name, name in present), LAYERS)
+        read = pool.map(
+            lambda name: _guarded(store, name, lambda: _read_layer(store, name, name in present)),
+            LAYERS,
+        )
         frames = dict(zip(LAYERS, read, strict=True))
         _check_rule_attributes(rules, frames)
-        index = pool.map(lambda name: _index_layer(name, frames[name], margins), LAYERS)
+        index = pool.map(
+            lambda name: _guarded(store, name, lambda: _index_layer(name, frames[name], margins)),
+            LAYERS,
+        )
         layers = dict(zip(LAYERS, index, strict=True))
-    coverage = store.read_layer(COVERAGE_LAYER).geometry.union_all()
+    coverage = _guarded(
+        store, COVERAGE_LAYER, lambda: store.read_layer(COVERAGE_LAYER).geometry.union_all()
+    )
     log.info(
         "loaded district %s from %s: %s%s",
         settings.id,
@@ -282,6 +324,17 @@ def load_district(path: Path | str | None = None) -> District:
     )
     metadata = store.metadata()
     return District(root, settings, rules, coverage, layers, metadata, calendar, missing)
+
+
+def _guarded(store: LayerSource, name: str, step):
+    """Run one loading step of a layer, turning a broken layer into a DistrictError."""
+    try:
+        return step()
+    except RoutecheckError:
+        raise
+    except (ValueError, TypeError, OSError, pyogrio.errors.DataSourceError,
+            pyogrio.errors.DataLayerError) as exc:  # fmt: skip
+        raise DistrictError(f"layer {name!r} of {store} cannot be loaded: {exc}") from exc
 
 
 def _index_layer(name: str, frame: gpd.GeoDataFrame, margins: dict[str, float]) -> IndexedLayer:
@@ -296,6 +349,9 @@ def _read_settings(root: Path) -> DistrictSettings:
         raise DistrictError(f"{path} does not exist: not a district folder") from exc
     except tomllib.TOMLDecodeError as exc:
         raise DistrictError(f"{path} is not valid TOML: {exc}") from exc
+    unknown = sorted(set(data) - {"district"})
+    if unknown:
+        raise DistrictError(f"{path} has unknown tables {unknown}; it holds one [district]")
     try:
         return DistrictSettings.model_validate(data.get("district", {}))
     except ValidationError as exc:
@@ -306,7 +362,7 @@ def _check_store_layers(store: LayerSource, settings: DistrictSettings) -> set[s
     """The catalogue layers the store holds; each in the district CRS, none required lost."""
     present = set()
     for name in (*LAYERS, COVERAGE_LAYER):
-        crs = store.layer_crs(name)
+        crs = _guarded(store, name, lambda name=name: store.layer_crs(name))
         if crs is None:
             if name in SPECS and SPECS[name].optional:
                 continue

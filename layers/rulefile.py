@@ -48,14 +48,29 @@ def problems(exc: ValidationError) -> str:
         where = "".join(
             f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]
         ).lstrip(".")
-        lines.append(f"  {where or '(top level)'}: {error['msg']}")
+        message = error["msg"].removeprefix("Value error, ")
+        if not where and error["type"] == "value_error":
+            # cross-reference problems carry their own places, one a line
+            lines += [f"  {part}" for part in message.splitlines()]
+        else:
+            lines.append(f"  {where or '(top level)'}: {message}")
     return "\n".join(lines)
 
 
 def vocabulary_problems(rules: Rules) -> list[str]:
-    """Layers and kinds the rules name that the catalogue does not know."""
+    """Layers, kinds and attributes the rules name that the catalogue does not know."""
     found = []
     for match in rules.conflict_matches():
+        layers = set(match.layers or [])
+        layers |= {KIND_LAYERS[k] for k in match.kinds or [] if k in KIND_LAYERS}
+        known = {a for name in (layers or SPECS) if name in SPECS for a in SPECS[name].attributes}
+        for test in match.where:
+            if test.attribute not in known:
+                scope = sorted(layers) or "any layer"
+                found.append(
+                    f"attribute {test.attribute!r} is not one the catalogue gives {scope} "
+                    f"({', '.join(sorted(known))})"
+                )
         for layer in match.layers or []:
             if layer not in SPECS:
                 found.append(f"layer {layer!r} is not a catalogue layer ({', '.join(SPECS)})")

@@ -105,10 +105,26 @@ class TestThreeZeroDerivation:
         assert decision.track == "filing"
         assert "CAPACITY_UNKNOWN" in {w.code for w in decision.warnings}
 
-    def test_declared_flag_wins(self, default_rules):
-        decision = decide_on(default_rules, **LOW_3Z, capacity_kw=500)
+    def test_declared_flag_wins_over_an_unknown_capacity(self, default_rules):
+        decision = decide_on(default_rules, **LOW_3Z)
         assert decision.facts["three_zero_source"] == "declared"
         assert decision.track == "commitment"
+
+    @pytest.mark.parametrize(
+        ("facts", "words"),
+        [
+            ({"customer": "other"}, "customer type other"),
+            ({"capacity_kw": 500}, "500 kW is above its 160 kW cap"),
+            ({"capacity_kw": 120, "area": "rural"}, "120 kW is above its 100 kW cap"),
+        ],
+    )
+    def test_a_declaration_the_facts_contradict_is_not_believed(self, default_rules, facts,
+                                                               words):  # fmt: skip
+        decision = decide_on(default_rules, **(LOW_3Z | facts))
+        assert decision.track == "filing"
+        assert decision.facts["three_zero"] is False
+        warning = next(w for w in decision.warnings if w.code == "THREE_ZERO_CONTRADICTED")
+        assert words in warning.text
 
 
 class TestExclusions:
@@ -230,6 +246,31 @@ class TestFacts:
             facts_from({}, facts)
         assert caught.value.where == field
         assert field in str(caught.value)
+
+    @pytest.mark.parametrize(
+        ("facts", "field"),
+        [
+            ({"voltage_kv": True, "customer": "other"}, "voltage_kv"),
+            ({"voltage_kv": "10", "customer": "other"}, "voltage_kv"),
+            ({"voltage_kv": float("nan"), "customer": "other"}, "voltage_kv"),
+            ({"voltage_kv": 0.4, "customer": "other", "three_zero": "yes"}, "three_zero"),
+            ({"voltage_kv": 0.4, "customer": "other", "fells_trees": 1}, "fells_trees"),
+        ],
+    )
+    def test_facts_are_not_coerced(self, facts, field):
+        with pytest.raises(FactsError) as caught:
+            facts_from(facts, {})
+        assert caught.value.where == field
+
+    def test_a_misspelt_fact_is_refused_with_a_suggestion(self):
+        with pytest.raises(FactsError) as caught:
+            facts_from({"voltage_kv": 10, "customer": "other", "fells_tree": True}, {})
+        assert caught.value.code == "UNKNOWN_FACT"
+        assert "did you mean 'fells_trees'" in str(caught.value)
+
+    def test_other_properties_are_ignored(self):
+        facts = facts_from({"voltage_kv": 10, "customer": "other", "description": "x"}, {})
+        assert facts.voltage_kv == 10
 
     def test_overrides_beat_route_properties(self):
         facts = facts_from(

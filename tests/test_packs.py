@@ -109,6 +109,25 @@ class TestXilingol:
         assert decision.track == track
 
     @pytest.mark.parametrize(
+        ("layer_name", "kind", "item"),
+        [
+            ("bridges", "bridge", "housing.bridge_cables"),
+            ("green", "forest", "natural_resources.forest_land"),
+            ("roads", "trunk_highway", "transport.highway"),
+            ("roads", "rural", "transport.highway"),
+            ("roads", "expressway", "housing.urban_road"),
+        ],
+    )
+    def test_approvals_not_waived_take_the_normal_approval(self, xilingol, layer_name, kind,
+                                                          item):  # fmt: skip
+        feature = layer(layer_name, ("way/9", kind, 0.0, 20.0, {"handover_date": None,
+                        "major_repair_date": None}))  # fmt: skip
+        decision = decide_on(xilingol, [feature], voltage_kv=0.4, customer="residential")
+        assert decision.track == "normal_approval"
+        assert {r.rule: r.effect for r in decision.reasons}["bar.approval_not_waived"] == "bars"
+        assert item in [i for ids in items(decision).values() for i in ids]
+
+    @pytest.mark.parametrize(
         ("attribute", "date", "track"),
         [
             ("handover_date", "2021-06-09", "normal_approval"),  # 5 years less a day

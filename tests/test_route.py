@@ -7,7 +7,7 @@ from pyproj import Geod
 from shapely import LineString, MultiLineString, box
 
 from geo.coverage import check_coverage
-from geo.errors import CrsError, OutsideCoverageError, RouteInputError
+from geo.errors import CrsError, FactsError, OutsideCoverageError, RouteInputError
 from geo.route import parse_route, to_crs
 
 LINE = {"type": "LineString", "coordinates": [[24.94, 60.17], [24.945, 60.171]]}
@@ -34,6 +34,19 @@ class TestParse:
         )
         assert route.segment_count == 2
         assert route.properties == {"a": 1}
+
+    def test_every_segment_contributes_its_facts(self):
+        other = {"type": "LineString", "coordinates": [[24.95, 60.17], [24.951, 60.172]]}
+        route = parse_route({"type": "FeatureCollection", "features": [
+            feature(LINE, voltage_kv=10), feature(other, fells_trees=True)]})  # fmt: skip
+        assert route.properties == {"voltage_kv": 10, "fells_trees": True}
+
+    def test_segments_that_disagree_on_a_fact_are_refused(self):
+        with pytest.raises(FactsError) as caught:
+            parse_route({"type": "FeatureCollection", "features": [
+                feature(LINE, voltage_kv=10), feature(LINE, voltage_kv=0.4)]})  # fmt: skip
+        assert caught.value.code == "FACTS_DISAGREE"
+        assert caught.value.where == "features[1].properties.voltage_kv"
 
     def test_heights_are_dropped(self):
         route = parse_route(

@@ -68,6 +68,25 @@ def break_role(data):
     data["bureaus"][0]["roles"] = {"filing": "rubber_stamp"}
 
 
+def break_fact_value(data):
+    data["exclusions"][7]["when"]["facts"][0]["value"] = "yes"  # fells_trees
+
+
+def break_customer(data):
+    data["eligibility"][0]["when"]["facts"] = [
+        {"fact": "customer", "op": "in", "value": ["residental"]}
+    ]
+
+
+def break_attribute(data):
+    data["exclusions"][-1]["when"]["conflicts"]["where"][0]["attribute"] = "handover_dat"
+
+
+def break_two_references(data):
+    data["exclusions"][0]["to"] = "parallel_aproval"
+    data["eligibility"][1]["track"] = "filling"
+
+
 @pytest.mark.parametrize(
     ("breaker", "words"),
     [
@@ -79,6 +98,11 @@ def break_role(data):
         (break_operator, "eligibility[0].when.facts[0].op"),
         (break_measure_reference, "'trench_m'"),
         (break_role, "roles.filing"),
+        (break_fact_value, "fells_trees is true or false, not 'yes'"),
+        (break_customer, "customer is one of"),
+        (break_attribute, "attribute 'handover_dat' is not one the catalogue gives"),
+        (break_two_references, "eligibility[1].track: names unknown ['filling']"),
+        (break_two_references, "exclusions[0].to: names unknown ['parallel_aproval']"),
     ],
 )
 def test_a_broken_file_is_refused_with_the_place_of_the_problem(tmp_path, breaker, words):

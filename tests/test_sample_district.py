@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from geo.errors import OutsideCoverageError
+from geo.screening import screen, tree_layer
 
 ROUTES = Path(__file__).parent / "data" / "routes"
 SUBMITTED = dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -114,6 +115,16 @@ def test_the_ancient_willow_zone_reaches_five_metres_past_its_crown(district):
     assert willow.feature_id == "node/1571992169"
     assert willow.attributes["register_id"] == "HEL-AT-001"
     assert effects(decision)["bar.ancient_tree_zone"] == "bars"
+
+    # the route passes 8.9 m from the trunk: outside the 16 m crown (8 m + the 0.5 m
+    # half work width), inside crown + 5 m; without the margin it would not conflict
+    trees = district.layers["trees"]
+    trunk = trees.geometries[list(trees.frame["feature_id"]).index(willow.feature_id)]
+    distance = decision.screening.route.distance(trunk)
+    assert 8.5 < distance <= 13.5
+    plain = tree_layer("trees", trees.frame, {})
+    again = screen(decision.screening.route, [plain], work_width_m=1.0)
+    assert willow.feature_id not in {c.feature_id for c in again.conflicts}
 
 
 def test_shrubland_bars_commitment(district):
