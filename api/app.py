@@ -1,30 +1,36 @@
-"""The HTTP service: the app factory that loads the district once and wires the resources.
+"""The HTTP service: the app factory that loads the district and wires the resources.
 
 `create_app()` loads the district (the bundled sample unless told otherwise) before
 the first request, so a broken district fails at start-up, and wires the intake API
-(`api.classify`), the drawing page (`api.draw`), the layers as OGC API – Features
-(`api.features`), the problem renderer (`api.problems`) and the static assets.
+(`api.classify`), the decision records (`api.decisions`), the admin calls and hot
+reload (`api.admin`, `api.reload`), the drawing page (`api.draw`), the layers as OGC
+API – Features (`api.features`), the problem renderer (`api.problems`), the security
+headers (`api.headers`) and the static assets.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import classify, draw, features, models, problems
+from api import admin, classify, decisions, draw, features, models, problems
 from api.assets import STATIC_DIR, SWAGGER_UI
+from api.headers import SecurityHeaders, with_nonce
 from api.problems import PayloadTooLarge, error_response
 from api.records import RecordStore
+from api.reload import Reloader, Watcher, load_service
 from api.settings import Settings
-from api.state import Service
-from layers.district import load_district
+from api.state import PinService, Service, get_service
 
 log = logging.getLogger("routecheck.api")
 
@@ -35,8 +41,12 @@ procedure track, every conflict and the bureaus involved, with reasons.
 * **Intake**: `POST /v1/classify` with a GeoJSON route whose properties carry the
   project facts; `POST /v1/conflicts` for the conflicts alone; `POST /v1/preview` for a map.
 * **Applicants**: `GET /draw`, a map to draw a route on.
-* **Planners**: the district's layers as OGC API – Features, from `/`.
+* **Planners**: the district's layers as OGC API – Features, from `/`; the stored
+  decisions at `/v1/decisions`.
+* **Admins** (with the admin key): `POST /admin/reload` to serve updated rules and layers,
+  `POST /v1/rescreen` to see which stored decisions they would change.
 
+Every answer names the version of the district it was made on (`Routecheck-Version`).
 Errors are `application/problem+json` (RFC 9457) with a stable `code`.
 """
 
@@ -110,7 +120,9 @@ class RequestLog:
             await self.app(scope, receive, send_status)
         finally:
             elapsed_ms = (time.perf_counter() - start) * 1000
-            summary = state.get("summary") or {}
+            summary = dict(state.get("summary") or {})
+            if "service" in state:
+                summary["version"] = state["service"].version
             fields = "".join(f" {key}={value}" for key, value in summary.items())
             query = scope.get("query_string", b"").decode("latin-1")
             target = f"{scope['path']}?{query}" if query else scope["path"]
@@ -122,11 +134,12 @@ def create_app(
 ) -> FastAPI:
     """Build the app on a district folder (default: settings, else the bundled sample)."""
     settings = settings or Settings()
-    district = load_district(district_path or settings.district)
+    path = district_path or settings.district
     # decision records go where the CLI keeps them (ROUTECHECK_DATABASE_URL)
-    records = RecordStore()
-    service = Service(settings, district, features.load_collections(district), records)
-    log.info("serving district %s (%s)", district.id, district.settings.name)
+    service = load_service(settings, path, RecordStore())
+    district = service.district
+    log.info("serving district %s (%s), version %s", district.id, district.settings.name,
+             service.version)  # fmt: skip
 
     app = FastAPI(
         docs_url=None,
@@ -134,41 +147,66 @@ def create_app(
         title="routecheck",
         version=_version(),
         description=DESCRIPTION,
+        lifespan=_lifespan,
         openapi_tags=[
             {"name": "intake", "description": "Classify routes (for the intake system)."},
+            {"name": "decisions", "description": "Stored decision records; re-screening."},
             {"name": "layers (OGC API – Features)", "description": "The district's layers."},
             {"name": "drawing page", "description": "The applicants' map."},
+            {"name": "admin", "description": "Reload rules and layers (admin key)."},
             {"name": "service", "description": "Health of the service."},
         ],
     )
+    # the one reference a reload swaps; each request takes it once (PinService)
     app.state.service = service
+    app.state.reloader = Reloader(app.state, path)
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, tiles_url=settings.tiles_url)
+    app.add_middleware(PinService)
     app.add_middleware(RequestLog)
 
     app.include_router(classify.router)
+    app.include_router(decisions.router)
     app.include_router(features.router)
     app.include_router(draw.router)
+    app.include_router(admin.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/docs", include_in_schema=False)
     def docs(request: Request) -> HTMLResponse:
         """The OpenAPI page, with Swagger UI served from /static like every other asset."""
         root = request.scope.get("root_path", "")
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=f"{root}{app.openapi_url}",
             title="routecheck API",
             swagger_js_url=f"{root}/static/{SWAGGER_UI}/swagger-ui-bundle.js",
             swagger_css_url=f"{root}/static/{SWAGGER_UI}/swagger-ui.css",
             swagger_favicon_url=f"{root}/static/{SWAGGER_UI}/favicon-32x32.png",
         )
+        return HTMLResponse(with_nonce(page.body.decode("utf-8"), request))
 
     @app.get("/healthz", response_model=models.Health, tags=["service"], summary="Health")
-    def healthz() -> dict[str, str]:
-        """Whether the service is up, and the district it loaded."""
-        return {"status": "ok", "district": district.id}
+    def healthz(service: Annotated[Service, Depends(get_service)]) -> dict[str, str]:
+        """Whether the service is up, and the district and version it serves."""
+        return {"status": "ok", "district": service.district.id, "version": service.version}
 
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Watch the district's files while serving, when the settings ask for it."""
+    settings = app.state.service.settings
+    watcher = None
+    if settings.watch:
+        watcher = Watcher(app.state.reloader, app.state, settings.watch_interval_s)
+        watcher.start()
+    try:
+        yield
+    finally:
+        if watcher is not None:
+            watcher.stop()
 
 
 def _version() -> str:

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import models
 from api.assets import localise, set_basemap
+from api.headers import with_nonce
 from api.inputs import MAX_FILE_BYTES
 from api.inputs import read_route as read_file_route
 from api.problems import MalformedRequest, Problem, UnsupportedMediaType
@@ -136,8 +137,9 @@ async def classify(
 ) -> dict[str, Any]:
     """Screen the route on the district and decide its track, reasons and bureaus.
 
-    The answer is the decision `routecheck classify` prints, with the id of its record;
-    the record (inputs, rules and layer versions, decision) is kept, as the CLI keeps it.
+    The answer is the decision `routecheck classify` prints, with the id of its record
+    and the version of the district it was made on; the record (inputs, rules and layer
+    versions, decision) is kept, as the CLI keeps it (`GET /v1/decisions/{id}`).
     """
     geojson = await read_route(request)
     return await _decide(request, service, lambda: parse_route(geojson, crs), {}, datum,
@@ -156,7 +158,7 @@ async def _decide(request, service: Service, make_route, facts, datum, submitted
 
     decision, record = await run_in_threadpool(decide)
     _summarise(request, decision.screening, decision.track, decision=record.id)
-    return {"decision_id": record.id, **record.decision}
+    return {"decision_id": record.id, "version": service.version, **record.decision}
 
 
 @router.post(
@@ -242,6 +244,7 @@ async def conflicts(
         district={"id": district.id, "name": district.settings.name},
         route=_route_summary(screening),
         features=features,
+        version=service.version,
     )
     _summarise(request, screening)
     return JSONResponse(body.model_dump(mode="json"), media_type="application/geo+json")
@@ -285,7 +288,7 @@ async def preview(
 
     decision, page = await run_in_threadpool(render)
     _summarise(request, decision.screening, decision.track)
-    return HTMLResponse(page)
+    return HTMLResponse(with_nonce(page, request))
 
 
 @router.get(
@@ -324,5 +327,6 @@ def districts(service: Annotated[Service, Depends(get_service)]) -> list[dict[st
             "attribution": district.attribution,
             "work_width_m": district.settings.work_width_m,
             "tolerance_m": district.settings.tolerance_m,
+            "version": service.version,
         }
     ]

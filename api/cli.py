@@ -20,6 +20,7 @@ import typer
 from api.inputs import MAX_FILE_BYTES, read_route
 from api.records import RecordStore, decide_and_record
 from api.records import rescreen as rescreen_record
+from api.state import district_version
 from geo.errors import RoutecheckError
 from layers.district import load_district
 
@@ -141,10 +142,13 @@ def classify(
 
     if record:
         RecordStore(database).save(kept)
-    result = {"decision_id": kept.id, **kept.decision}
+    result = {"decision_id": kept.id, "version": district_version(loaded), **kept.decision}
     if map_out is not None:
         page = standalone_html(decision_map(decision, loaded))
-        map_out.write_text(page, encoding="utf-8")
+        try:
+            map_out.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            _fail(f"error [MAP_NOT_WRITTEN]: cannot write the map to {map_out}: {exc.strerror}")
         result["map"] = str(map_out)
         log.info("wrote map to %s", map_out)
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2))

@@ -23,6 +23,7 @@ from jinja2 import Template
 from shapely.geometry import mapping
 
 from api.assets import js_literal, localise, set_basemap
+from api.headers import with_nonce
 from api.mapview import KIND_COLOURS, OTHER_COLOUR, ROUTE_COLOUR
 from api.state import Service, get_service
 
@@ -135,4 +136,4 @@ def draw_page(service: Service, root_path: str = "") -> str:
 @router.get("/draw", response_class=HTMLResponse, summary="Draw a route and check it")
 def draw(request: Request, service: Annotated[Service, Depends(get_service)]) -> HTMLResponse:
     """The drawing page for applicants (HTML; all scripts and styles served from /static)."""
-    return HTMLResponse(draw_page(service, request.scope.get("root_path", "")))
+    return HTMLResponse(with_nonce(draw_page(service, request.scope.get("root_path", "")), request))

@@ -180,7 +180,8 @@ def load_collections(district: District) -> dict[str, Collection]:
 
 
 def _service(request: Request):
-    return request.app.state.service
+    # the service this request started on, not the app's current one (see api.state)
+    return request.state.service
 
 
 def _base(request: Request) -> str:

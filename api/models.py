@@ -105,6 +105,12 @@ class DistrictRef(Open):
 class Decision(Open):
     """The decision for one route, as `routecheck classify` prints it, plus its id."""
 
+    version: str = Field(
+        description="Version of the district the decision was made on: the rules version "
+        "and a digest of the rules, layers and district settings, as in the "
+        "Routecheck-Version header. It changes when a reload changes what is decided on.",
+        examples=["2022.1+3f7a0c9e5b1d"],
+    )
     decision_id: str = Field(
         description="Id of the decision's record, derived from the route and facts as "
         "given, the submission time, the rules and layer versions and the software: the "
@@ -141,6 +147,7 @@ class Conflicts(Open):
     district: DistrictRef = Field(description="The district the route was screened on.")
     route: RouteSummary = Field(description="What was measured of the route.")
     features: list[ConflictFeature] = Field(description="One feature per conflict.")
+    version: str = Field(description="Version of the district screened on, as for /v1/classify.")
 
 
 class LayerInfo(Open):
@@ -162,11 +169,107 @@ class DistrictInfo(Open):
     attribution: str = Field(description="Attribution the district's data requires.")
     work_width_m: float = Field(description="Width of the works footprints are built with.")
     tolerance_m: float = Field(description="Touch tolerance, in metres.")
+    version: str = Field(description="Version of the district served, as for /v1/classify.")
 
 
 class Health(Open):
     status: Literal["ok"] = Field("ok", description="ok while the service is up.")
     district: str = Field(description="Id of the district loaded.")
+    version: str = Field(description="Version of the district served, as for /v1/classify.")
+
+
+class DecisionRecord(Open):
+    """A stored decision: its inputs as given, what it was decided on, and the decision."""
+
+    id: str = Field(description="The decision id.", examples=["d-3f7a0c9e5b1d2a4c6e8f0a1b2c3d4e5f"])
+    created_at: str = Field(description="When the record was made (ISO 8601, UTC).")
+    inputs: dict[str, Any] = Field(
+        description="The route geometry in its own CRS, its properties, the facts, datum "
+        "and submission time, as given."
+    )
+    basis: dict[str, Any] = Field(
+        description="The district, the rules' identity and content hash, and each layer's "
+        "version and content hash."
+    )
+    software: str = Field(description="routecheck version that decided.")
+    decision: dict[str, Any] = Field(description="The decision, as /v1/classify answered it.")
+
+
+class DecisionSummary(Open):
+    id: str = Field(description="The decision id.")
+    href: str = Field(description="Where the whole record is (GET).")
+    created_at: str = Field(description="When the record was made.")
+    track: str = Field(description="The track decided.")
+    received: str | None = Field(None, description="Working day the time limit counted from.")
+    valid_until: str | None = Field(None, description="Last day the decision is valid.")
+    rules_version: str = Field(description="Version of the rules decided under.")
+
+
+class DecisionList(Open):
+    """A page of stored decisions of the district served, oldest first."""
+
+    district: str = Field(description="The district whose decisions these are.")
+    stale_on: str | None = Field(None, description="With stale=true: the day they are stale on.")
+    decisions: list[DecisionSummary] = Field(description="The decisions on this page.")
+    next: str | None = Field(None, description="The next page, when there is one.")
+
+
+class TrackChange(Open):
+    was: str = Field(description="Track decided then.")
+    now: str = Field(description="Track decided today.")
+
+
+class Difference(Open):
+    removed: list[str] = Field(description="What the decision had and would not have today.")
+    added: list[str] = Field(description="What it would have today and did not have.")
+
+
+class Change(Open):
+    """How one stored decision differs when made again today."""
+
+    id: str = Field(description="The decision id.")
+    changed: bool = Field(description="Whether track, reasons or bureau items differ.")
+    track: TrackChange = Field(description="The track then and now.")
+    reasons: Difference = Field(description="Reasons (rule, effect, features) gone and new.")
+    bureaus: Difference = Field(description="Bureau items (bureau, role, item) gone and new.")
+    basis: dict[str, list[str]] = Field(description="Rules and layers that changed since.")
+
+
+class RescreenFailure(Open):
+    id: str = Field(description="The decision id.")
+    code: str = Field(description="Why it cannot be screened again, e.g. OUTSIDE_COVERAGE.")
+    detail: str = Field(description="What is wrong.")
+
+
+class Rescreen(Open):
+    """Stored decisions of the district, made again on the rules and layers served now."""
+
+    district: str = Field(description="The district re-screened on.")
+    version: str = Field(description="The version re-screened on.")
+    checked: int = Field(description="Decisions re-screened on this page.")
+    changed: int = Field(description="How many of them would change.")
+    decisions: list[Change] = Field(description="Each that would change (all, with all=true).")
+    failed: list[RescreenFailure] = Field(description="Each that cannot be screened again.")
+    next: str | None = Field(None, description="The next page of stored decisions, if any.")
+
+
+class ReloadRequest(BaseModel):
+    """What to reload: the district folder serving now, unless another is named."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    district: str | None = Field(
+        None,
+        min_length=1,
+        description="Path of a district folder on the server to serve from now on.",
+    )
+
+
+class Reloaded(Open):
+    district: str = Field(description="Id of the district now serving.")
+    previous: str = Field(description="Version that served before.")
+    version: str = Field(description="Version serving now.")
+    changed: bool = Field(description="Whether the version differs (files changed).")
 
 
 # -- request bodies: documented only, parsed by geo.route so errors name the coordinate

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.records import RecordNotFound
 from geo.errors import (
     CrsError,
     DistrictError,
@@ -57,11 +58,35 @@ class NotFound(RoutecheckError, LookupError):
     code = "NOT_FOUND"
 
 
+class Unauthorized(RoutecheckError):
+    """An admin call without the admin key, or with another key."""
+
+    code = "UNAUTHORIZED"
+    #: how to authenticate, for the 401 answer (RFC 9110 §11.6.1)
+    headers = {"WWW-Authenticate": 'Bearer realm="routecheck admin"'}
+
+
+class AdminDisabled(RoutecheckError):
+    """An admin call to a service that has no admin key configured: admin is switched off."""
+
+    code = "ADMIN_DISABLED"
+
+
+class ReloadRefused(RoutecheckError):
+    """A reload whose district does not load; the service keeps serving the old one."""
+
+    code = "RELOAD_REFUSED"
+
+
 #: The one table from error class to HTTP status and problem title. A raised error
 #: takes the entry of the nearest class in its MRO; 5xx only for faults of the service.
 STATUSES: dict[type[Exception], tuple[int, str]] = {
     MalformedRequest: (400, "Malformed request"),
+    Unauthorized: (401, "Admin key required"),
+    AdminDisabled: (403, "Admin endpoints are disabled"),
     NotFound: (404, "Not found"),
+    RecordNotFound: (404, "Decision not found"),
+    ReloadRefused: (409, "Update refused; the current version keeps serving"),
     PayloadTooLarge: (413, "Request body too large"),
     UnsupportedMediaType: (415, "Unsupported media type"),
     RouteInputError: (422, "Invalid route"),
@@ -145,15 +170,18 @@ def problem_response(
 
 
 def error_response(exc: RoutecheckError, instance: str | None = None) -> JSONResponse:
-    """The problem response for a routecheck error, by the table."""
+    """The problem response for a routecheck error, by the table (with its headers, if any)."""
     status, title = status_of(exc)
+    headers = getattr(exc, "headers", None)
     if status >= 500:
         # the message may name server paths: log it, show a generic one
         log.error("%s: %s", exc.code, exc)
         return problem_response(
             status, title, exc.code, "the service cannot screen routes right now", instance=instance
         )
-    return problem_response(status, title, exc.code, str(exc), where=exc.where, instance=instance)
+    return problem_response(
+        status, title, exc.code, str(exc), where=exc.where, instance=instance, headers=headers
+    )
 
 
 def _parameter_name(loc: tuple[Any, ...]) -> str:

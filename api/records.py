@@ -176,23 +176,26 @@ class RecordStore:
 
     def save(self, record: DecisionRecord) -> bool:
         """Store a record; False when one with the same id was already kept (it stays)."""
-        with self.engine.begin() as connection:
-            found = connection.execute(
-                sa.select(DECISIONS.c.id).where(DECISIONS.c.id == record.id)
-            ).first()
-            if found:
-                return False
-            valid = record.decision.get("valid_until")
-            connection.execute(
-                DECISIONS.insert().values(
-                    id=record.id,
-                    district=record.basis["district"],
-                    created_at=record.created_at,
-                    valid_until=dt.date.fromisoformat(valid) if valid else None,
-                    track=record.decision["track"]["code"],
-                    record=json.dumps(record.to_dict(), ensure_ascii=False),
-                )
-            )
+        valid = record.decision.get("valid_until")
+        row = {
+            "id": record.id,
+            "district": record.basis["district"],
+            "created_at": record.created_at,
+            "valid_until": dt.date.fromisoformat(valid) if valid else None,
+            "track": record.decision["track"]["code"],
+            "record": json.dumps(record.to_dict(), ensure_ascii=False),
+        }
+        try:
+            with self.engine.begin() as connection:
+                found = connection.execute(
+                    sa.select(DECISIONS.c.id).where(DECISIONS.c.id == record.id)
+                ).first()
+                if found:
+                    return False
+                connection.execute(DECISIONS.insert().values(**row))
+        except sa.exc.IntegrityError:
+            # the same decision, saved by a concurrent request between our look and insert
+            return False
         log.info("stored decision %s (%s)", record.id, record.decision["track"]["code"])
         return True
 
@@ -206,10 +209,19 @@ class RecordStore:
         return DecisionRecord.from_dict(json.loads(row.record))
 
     def list(
-        self, district: str | None = None, stale_on: dt.date | None = None
+        self,
+        district: str | None = None,
+        stale_on: dt.date | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[DecisionRecord]:
-        """Stored records, oldest first; with `stale_on`, only those no longer valid then."""
+        """Stored records, oldest first; with `stale_on`, only those no longer valid then.
+
+        `limit` and `offset` page through them (the HTTP listing and re-screening do).
+        """
         query = sa.select(DECISIONS.c.record).order_by(DECISIONS.c.created_at, DECISIONS.c.id)
+        query = query.limit(limit).offset(offset)
         if district is not None:
             query = query.where(DECISIONS.c.district == district)
         if stale_on is not None:

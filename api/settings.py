@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Tile URL template of the default basemap, and the attribution its licence asks for.
@@ -17,7 +17,7 @@ DEFAULT_TILES_ATTRIBUTION = "Map tiles © OpenStreetMap contributors"
 
 
 class Settings(BaseSettings):
-    """How the HTTP service runs: district, basemap, request and paging limits."""
+    """How the HTTP service runs: district, basemap, limits, admin key and reloading."""
 
     model_config = SettingsConfigDict(env_prefix="ROUTECHECK_", extra="ignore")
 
@@ -39,4 +39,17 @@ class Settings(BaseSettings):
     )
     items_max_limit: int = Field(
         10_000, gt=0, description="Largest `limit` a client may ask for (larger is capped)."
+    )
+    admin_key: SecretStr | None = Field(
+        None,
+        description="Key the admin calls (reload, re-screening) must send as "
+        "`Authorization: Bearer KEY`; unset or empty switches them off (403). Never logged.",
+    )
+    watch: bool = Field(
+        False,
+        description="Reload the district when its district.toml, rule file, layer store "
+        "or holiday schedules change on disk (polled).",
+    )
+    watch_interval_s: float = Field(
+        2.0, gt=0, description="Seconds between two looks at the district's files."
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,32 @@ def live_server(tmp_path_factory):
 
     Yields (base URL, path of the server's log). The server is stopped at the end.
     """
+    with serve(tmp_path_factory.mktemp("server") / "server.log") as running:
+        yield running
+
+
+@pytest.fixture
+def spawn_server(tmp_path):
+    """Start `routecheck serve` with more options and environment; stopped after the test.
+
+    Call it as ``spawn_server("--district", path, env={...})``; it returns (URL, log path).
+    """
+    from contextlib import ExitStack
+    from itertools import count
+
+    numbers = count()
+    with ExitStack() as stack:
+
+        def start(*args: str, env: dict[str, str] | None = None) -> tuple[str, Path]:
+            log_path = tmp_path / f"server-{next(numbers)}.log"
+            return stack.enter_context(serve(log_path, *args, env=env))
+
+        yield start
+
+
+@contextmanager
+def serve(log_path: Path, *args: str, env: dict[str, str] | None = None):
+    """Run `routecheck serve ARGS` on a free loopback port until the block ends."""
     import os
     import socket
     import subprocess
@@ -55,11 +83,12 @@ def live_server(tmp_path_factory):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
     command = [str(Path(sys.executable).parent / "routecheck"), "serve", "--port", str(port)]
-    env = {**os.environ, "ROUTECHECK_TILES_URL": ""}
+    environment = {**os.environ, "ROUTECHECK_TILES_URL": "", **(env or {})}
     with open(log_path, "w") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        server = subprocess.Popen(
+            [*command, *args], stdout=log, stderr=subprocess.STDOUT, env=environment
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -79,3 +108,54 @@ def live_server(tmp_path_factory):
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+#: The bundled sample district's layer store, which the test districts share.
+SAMPLE_STORE = ROOT / "layers" / "sample" / "helsinki" / "helsinki.gpkg"
+
+
+def make_district(
+    folder: Path,
+    *,
+    version: str = "2022.1",
+    main_road_bars: bool = True,
+    crs: str = "EPSG:3067",
+    store: Path | str = SAMPLE_STORE,
+    rules_text: str | None = None,
+) -> Path:
+    """A district folder on the sample store under a copy of the default rules.
+
+    `version` is written into the rules' identity; without `main_road_bars` a main road
+    no longer bars the lighter tracks, so a route along one gets other reasons.
+    `rules_text` replaces the rule file whole (to write a broken one).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    rules = DEFAULT_RULES.read_text(encoding="utf-8")
+    rules = rules.replace('version = "2022.1"', f'version = "{version}"', 1)
+    if not main_road_bars:
+        rules = rules.replace('kinds = ["main", "expressway"]', 'kinds = ["expressway"]', 1)
+    (folder / "rules.toml").write_text(rules_text if rules_text is not None else rules, "utf-8")
+    (folder / "district.toml").write_text(
+        "[district]\n"
+        'id = "helsinki-sample"\n'
+        'name = "Helsinki city centre (test copy)"\n'
+        f'crs = "{crs}"\n'
+        f"store = {json.dumps(str(store))}\n"
+        'rules = "rules.toml"\n',
+        encoding="utf-8",
+    )
+    return folder
+
+
+@pytest.fixture(name="make_district")
+def make_district_fixture():
+    """`make_district`, for tests to write district folders of their own."""
+    return make_district
+
+
+@pytest.fixture
+def two_districts(tmp_path):
+    """Two folders of the sample district whose rules differ in version and in a bar."""
+    first = make_district(tmp_path / "a", version="2022.1-a")
+    second = make_district(tmp_path / "b", version="2022.1-b", main_road_bars=False)
+    return first, second

@@ -54,8 +54,10 @@ def test_classify_answers_the_decision_the_cli_gives(client, app):
 
     district = app.state.service.district
     expected = district.classify(EXAMPLE, submitted=body_time(SUBMITTED)).to_dict()
-    answered = {k: v for k, v in response.json().items() if k not in ("decision_id", "district")}
+    skip = ("decision_id", "district", "version")
+    answered = {k: v for k, v in response.json().items() if k not in skip}
     assert answered == json.loads(json.dumps(expected))
+    assert body["version"] == app.state.service.version == response.headers["Routecheck-Version"]
     assert body["district"] == {"id": "helsinki-sample", "name": district.settings.name}
     assert re.fullmatch(r"d-[0-9a-f]{32}", body["decision_id"])
     assert body["track"]["code"] == "parallel_approval"
@@ -74,7 +76,7 @@ def test_each_decision_is_kept_as_a_record_under_its_id(client):
     response = client.post("/v1/classify", json=EXAMPLE, params={"submitted": SUBMITTED})
     body = response.json()
     record = RecordStore().get(body["decision_id"])
-    assert record.decision == {k: v for k, v in body.items() if k != "decision_id"}
+    assert record.decision == {k: v for k, v in body.items() if k not in ("decision_id", "version")}
     assert record.inputs["submitted"] == "2026-09-30T10:00:00+08:00"
     assert record.inputs["properties"]["customer"] == "small_micro"
 
@@ -275,7 +277,7 @@ def test_statuses_are_client_errors_except_for_faults_of_the_district_itself():
     faults = {"DistrictError", "RulesError"}
     for error_class, (status, _) in STATUSES.items():
         assert issubclass(error_class, RoutecheckError)
-        assert status in (400, 404, 413, 415, 422) or error_class.__name__ in faults
+        assert status in (400, 401, 403, 404, 409, 413, 415, 422) or error_class.__name__ in faults
     assert STATUSES[NoTrackError][0] == 422
 
 
@@ -296,7 +298,7 @@ def test_one_log_line_per_request_with_length_conflicts_track_and_time(client, c
     assert len(lines) == 1
     assert re.fullmatch(
         r"POST /v1/classify 200 [\d.]+ ms route_m=86\.0 conflicts=\d+ "
-        r"track=parallel_approval decision=d-[0-9a-f]{32}",
+        r"track=parallel_approval decision=d-[0-9a-f]{32} version=2022\.1\+[0-9a-f]{12}",
         lines[0],
     ), lines[0]
 
@@ -328,7 +330,9 @@ def test_openapi_describes_every_field_of_the_api_models(client):
     ours = [
         "Decision", "Track", "RulesRef", "RouteSummary", "Reason", "Conflict", "Bureau",
         "BureauItem", "DecisionWarning", "DistrictRef", "Conflicts", "ConflictFeature",
-        "DistrictInfo", "LayerInfo", "Health", "Problem",
+        "DistrictInfo", "LayerInfo", "Health", "Problem", "DecisionRecord", "DecisionSummary",
+        "DecisionList", "Change", "TrackChange", "Difference", "Rescreen", "RescreenFailure",
+        "ReloadRequest", "Reloaded",
     ]  # fmt: skip
     undocumented = [
         f"{name}.{field}"
