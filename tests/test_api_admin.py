@@ -237,3 +237,55 @@ def test_rescreening_reports_the_decisions_new_rules_would_change(client, distri
     assert client.post("/v1/rescreen", headers=ADMIN).json()["decisions"] == []
     everything = client.post("/v1/rescreen", headers=ADMIN, params={"all": "true"}).json()
     assert [c["changed"] for c in everything["decisions"]] == [False]
+
+
+def test_a_request_in_flight_finishes_on_the_version_it_started_on(client, districts):
+    # drive the app by hand: the request has started (its body is being awaited) when
+    # the reload swaps the service; it must still answer on the old one. An upload, as
+    # its form is read before the handler's dependencies (the service) are resolved.
+    import asyncio
+    import json
+
+    import httpx
+
+    app = client.app
+    old = app.state.service.version
+    upload = httpx.Request(
+        "POST",
+        "http://test/v1/classify/upload",
+        files={"file": ("route.geojson", json.dumps(EXAMPLE).encode(), "application/geo+json")},
+    )
+    body = upload.read()
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/v1/classify/upload", "raw_path": b"/v1/classify/upload",
+        "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in upload.headers.items()],
+    }  # fmt: skip
+
+    async def run() -> tuple[dict, dict]:
+        waiting, resume = asyncio.Event(), asyncio.Event()
+        messages = []
+
+        async def receive():
+            waiting.set()
+            await resume.wait()
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            messages.append(message)
+
+        request = asyncio.create_task(app(dict(scope), receive, send))
+        await waiting.wait()
+        await asyncio.to_thread(app.state.reloader.reload, districts[1])
+        assert app.state.service.version != old
+        resume.set()
+        await request
+        start, *chunks = messages
+        return dict(start["headers"]), json.loads(b"".join(m.get("body", b"") for m in chunks))
+
+    headers, answer = asyncio.run(run())
+    assert headers[b"routecheck-version"].decode() == answer["version"] == old
+    assert answer["rules"]["version"] == "2022.1-a"
+    assert classify(client)["rules"]["version"] == "2022.1-b"
