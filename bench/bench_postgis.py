@@ -174,6 +174,17 @@ def main(argv=None) -> dict:
         ours_screen.append(screened - started)
         ours_sets.append({(c.layer, c.feature_id) for c in screening.conflicts})
 
+    # the array screener given one route at a time (what `screen` could delegate to)
+    screener = BatchScreener(layers, settings.work_width_m, tol)
+    ours_array = []
+    for item, expected in zip(sample, ours_sets, strict=True):
+        started = time.perf_counter()
+        check_coverage(item.local.geometry, district.coverage, district.id, tol)
+        (screening,) = screener.screen([item.local.geometry])
+        district.decide(screening, item.facts, SUBMITTED)
+        ours_array.append(time.perf_counter() - started)
+        assert {(c.layer, c.feature_id) for c in screening.conflicts} == expected
+
     # the same screening through PostGIS, one prepared query per route
     import psycopg
 
@@ -201,6 +212,8 @@ def main(argv=None) -> dict:
         "routecheck_p95_ms": percentile(ours, 95) * 1e3,
         "routecheck_screening_only_median_ms": statistics.median(ours_screen) * 1e3,
         "routecheck_screening_only_p95_ms": percentile(ours_screen, 95) * 1e3,
+        "routecheck_array_one_route_median_ms": statistics.median(ours_array) * 1e3,
+        "routecheck_array_one_route_p95_ms": percentile(ours_array, 95) * 1e3,
         "postgis_median_ms": statistics.median(theirs) * 1e3,
         "postgis_p95_ms": percentile(theirs, 95) * 1e3,
         "ratio_median": statistics.median(theirs) / statistics.median(ours),
@@ -221,7 +234,6 @@ def main(argv=None) -> dict:
     batch = features[: args.batch_routes]
     records: list = []
     summary = run_batch(district, batch, records.append, submitted=SUBMITTED)
-    screener = BatchScreener(layers, settings.work_width_m, tol)
     geometries = [item.local.geometry for item in items[: args.batch_routes]]
     started = time.perf_counter()
     screenings = screener.screen(geometries)
