@@ -1,7 +1,12 @@
 """The drawing page in a real headless browser (Debian's chromium, driven by playwright).
 
 The browser may reach the loopback server only: every other request is refused and
-recorded, so a page that needs the internet fails here.
+recorded, so a page that needs the internet fails here. Every page is used under the
+content security policy the server sends, and each violation it reports (in the
+console or as a `securitypolicyviolation` event) is recorded, so a page that relies on
+an inline handler, an un-nonced script or eval fails here too. (Playwright itself
+evaluates a `wait_for_function` expression with eval, which the policy refuses: the
+predicates are written as functions.)
 """
 
 from __future__ import annotations
@@ -27,6 +32,50 @@ CHROMIUM_ARGS = [
 ]
 EXAMPLE = models.example_route()
 
+#: Collects the page's CSP violations before any of its own scripts run.
+RECORD_VIOLATIONS = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", function (event) {
+  window.__csp.push(event.violatedDirective + " " + event.blockedURI);
+});
+"""
+
+
+def watch(page):
+    """Record on `page` what it sent outside, its errors and its CSP violations."""
+    page.outside, page.errors, page.console_csp = [], [], []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.on(
+        "console",
+        lambda message: (
+            page.console_csp.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    page.add_init_script(RECORD_VIOLATIONS)
+
+    def only_loopback(route):
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            page.outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_loopback)
+    return page
+
+
+def directives(response) -> dict[str, str]:
+    """The response's content security policy, by directive."""
+    policy = response.headers["content-security-policy"]
+    return dict(part.strip().partition(" ")[::2] for part in policy.split(";"))
+
+
+def violations(page) -> list[str]:
+    """The CSP violations the page reported, by event and in its console."""
+    return [*page.evaluate("window.__csp || []"), *page.console_csp]
+
 
 @pytest.fixture(scope="module")
 def browser():
@@ -47,21 +96,10 @@ def page(browser, live_server):
     """The drawing page, loaded; `page.outside` lists requests that left the machine."""
     url, _ = live_server
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.outside = []
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-
-    def only_loopback(route):
-        if urlsplit(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            page.outside.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", only_loopback)
-    page.goto(f"{url}/draw")
-    page.wait_for_function("window.routecheck !== undefined")
+    page = watch(context.new_page())
+    response = page.goto(f"{url}/draw")
+    assert "'unsafe-inline'" not in directives(response)["script-src"]
+    page.wait_for_function("() => window.routecheck !== undefined")
     yield page
     context.close()
 
@@ -89,7 +127,7 @@ def test_inject_a_route_submit_and_see_track_reasons_bureaus_conflicts(page):
     assert "rc-selected" in rows.nth(1).get_attribute("class")
     assert page.locator(".leaflet-popup-content").count() == 1
 
-    assert page.outside == [] and page.errors == []
+    assert page.outside == [] and page.errors == [] and violations(page) == []
 
 
 def test_draw_a_line_with_the_draw_tool_and_check_it(page):
@@ -112,7 +150,7 @@ def test_draw_a_line_with_the_draw_tool_and_check_it(page):
         page.mouse.click(origin["x"] + x, origin["y"] + y)
         page.wait_for_timeout(100)
     page.click(".leaflet-draw-actions a[title='Finish drawing']")
-    page.wait_for_function("window.routecheck.route() !== null")
+    page.wait_for_function("() => window.routecheck.route() !== null")
     drawn = page.evaluate("window.routecheck.route()")
     assert drawn["type"] == "LineString" and len(drawn["coordinates"]) == 2
     for (lon, lat), (drawn_lon, drawn_lat) in zip(
@@ -124,7 +162,7 @@ def test_draw_a_line_with_the_draw_tool_and_check_it(page):
     page.wait_for_selector("#rc-result:not([hidden])")
     assert page.get_attribute("#rc-track", "data-track") == "parallel_approval"
     assert "Fabianinkatu" in page.text_content("#rc-conflicts")
-    assert page.outside == [] and page.errors == []
+    assert page.outside == [] and page.errors == [] and violations(page) == []
 
 
 def test_problems_are_shown_to_the_applicant(page):
@@ -138,6 +176,7 @@ def test_problems_are_shown_to_the_applicant(page):
     page.wait_for_selector("#rc-status.rc-error")
     assert "coverage" in page.text_content("#rc-status")
     assert page.is_hidden("#rc-result")
+    assert violations(page) == []
 
 
 def test_text_from_layers_is_shown_as_text_not_markup(page, live_server):
@@ -171,17 +210,8 @@ def test_text_from_layers_is_shown_as_text_not_markup(page, live_server):
 
 def test_openapi_page_works_offline_and_its_example_runs(browser, live_server):
     url, _ = live_server
-    page = browser.new_page()
-    outside = []
-    page.route(
-        "**/*",
-        lambda route: (
-            route.continue_()
-            if urlsplit(route.request.url).hostname == "127.0.0.1"
-            else (outside.append(route.request.url), route.abort())
-        ),
-    )
-    page.goto(f"{url}/docs")
+    page = watch(browser.new_page())
+    assert "nonce-" in page.goto(f"{url}/docs").headers["content-security-policy"]
     operation = page.locator("#operations-intake-classify_v1_classify_post")
     operation.locator(".opblock-summary").click()
     operation.locator("button.try-out__btn").click()
@@ -190,5 +220,45 @@ def test_openapi_page_works_offline_and_its_example_runs(browser, live_server):
     status.wait_for()
     assert status.text_content().strip().startswith("200")
     assert "parallel_approval" in operation.locator(".live-responses-table").text_content()
-    assert outside == []
+    assert page.outside == [] and page.errors == [] and violations(page) == []
+    page.close()
+
+
+def test_the_policy_blocks_inline_event_handlers_on_the_drawing_page(page):
+    # markup that reaches the page by any path: its handler must not run, and is reported
+    page.evaluate(
+        "document.body.insertAdjacentHTML('beforeend',"
+        " '<img id=probe src=x onerror=\"window.pwned = 1\">')"
+    )
+    page.wait_for_function("() => window.__csp.length > 0")
+    assert page.evaluate("window.pwned") is None
+    assert any(v.startswith("script-src-attr") for v in page.evaluate("window.__csp"))
+
+
+def test_the_map_preview_works_under_its_policy(browser, live_server):
+    # the browser opens /v1/preview; the request is sent on as the POST of the route,
+    # and the page is shown with the headers the server answered it with
+    url, _ = live_server
+    page = watch(browser.new_page())
+
+    def post_route(route):
+        answer = route.fetch(
+            method="POST",
+            headers={"Content-Type": "application/json"},
+            post_data=json.dumps(EXAMPLE),
+        )
+        route.fulfill(response=answer)
+
+    page.route(f"{url}/v1/preview", post_route)
+    response = page.goto(f"{url}/v1/preview")
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self' 'nonce-" in policy and "frame-ancestors 'none'" in policy
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+    # the map's inline scripts ran: conflicts drawn, popups bound
+    page.wait_for_selector(".leaflet-overlay-pane path")
+    assert page.locator(".leaflet-overlay-pane path").count() >= 12 + 2  # conflicts, route
+    page.locator(".leaflet-overlay-pane path").first.click(force=True)
+    assert "Track: 并联限时审批" in page.text_content("body")
+    assert page.outside == [] and page.errors == [] and violations(page) == []
     page.close()
