@@ -5,8 +5,8 @@ the project facts), a GeoJSON sequence (one Feature per line: `.geojsonl`, `.jso
 `.ndjson`), or any vector file GDAL reads (GeoPackage, FlatGeobuf, Shapefile: each row
 one route, its columns the facts, its CRS the file's). Each route is read and checked
 exactly as `routecheck classify` reads one, then the routes are moved into the
-district CRS, checked against its coverage and screened in chunks with
-`geo.batch.BatchScreener`, and each is decided by `District.decide`. A route that
+district CRS (a chunk at a time), checked as `District.prepare` checks one, screened in
+chunks with `geo.batch.BatchScreener`, and each is decided by `District.decide`. A route that
 cannot be screened gets an error record instead of a decision; the run goes on.
 
 Results are JSON lines (one object per route, in input order: the decision as
@@ -26,14 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import shapely
 from shapely import MultiLineString
 
 from geo.batch import BatchScreener
-from geo.coverage import check_coverage
-from geo.errors import OutsideCoverageError, RoutecheckError, RouteInputError
-from geo.route import Route, parse_route, to_crs
+from geo.errors import RoutecheckError, RouteInputError
+from geo.route import Route, check_limits, parse_route, shape_warnings, to_crs
 from geo.workdays import WorkingCalendar
 from layers.district import District
 
@@ -128,7 +126,7 @@ def run_batch(
         items = [_read_item(first + k, f, crs, facts)
                  for k, f in enumerate(features[first : first + chunk])]  # fmt: skip
         _move(items, district)
-        _check_coverage(items, district)
+        _prepare(items, district)
         ready = [item for item in items if item.error is None]
         screenings = screener.screen([item.local.geometry for item in ready])
         for item, screening in zip(ready, screenings, strict=True):
@@ -137,6 +135,7 @@ def run_batch(
             except RoutecheckError as exc:
                 item.error = exc
                 continue
+            decision.warnings[:0] = item.local.warnings
             item.decision = decision
         for item in items:
             write(_record(item, district, summary))
@@ -217,25 +216,23 @@ def _geographic(name: str) -> bool:
         return False
 
 
-def _check_coverage(items: list[_Item], district: District) -> None:
-    """Refuse routes outside the coverage, with the message `District.screen` gives."""
-    ready = [item for item in items if item.error is None]
-    if not ready:
-        return
-    geometries = np.array([item.local.geometry for item in ready], dtype=object)
-    area = district.coverage.buffer(district.settings.tolerance_m)
-    shapely.prepare(area)
-    inside = shapely.covers(area, geometries)
-    for item in (item for item, ok in zip(ready, inside, strict=True) if not ok):
+def _prepare(items: list[_Item], district: District) -> None:
+    """The rest of `District.prepare` for each moved route: the coverage check (naming
+    swapped axes where that fits), the district's limits, and the shape and
+    coverage-edge warnings, so a batch decision carries what `classify` gives."""
+    settings = district.settings
+    for item in items:
+        if item.error is not None:
+            continue
+        local = item.local
         try:
-            check_coverage(item.local.geometry, district.coverage, district.id,
-                           district.settings.tolerance_m)  # fmt: skip
-        except OutsideCoverageError as exc:
+            district._check_coverage(item.route, local)
+            check_limits(local, settings.max_vertices, settings.max_length_m)
+        except RoutecheckError as exc:
             item.error = exc
-            try:
-                district.screen(item.route)
-            except RoutecheckError as precise:  # names swapped axes where that fits
-                item.error = precise
+            continue
+        notes = [*shape_warnings(local.geometry), *district._edge_warnings(local)]
+        item.local = local.moved(local.geometry, local.crs, *notes)
 
 
 def _record(item: _Item, district: District, summary: BatchSummary) -> dict:
