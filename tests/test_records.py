@@ -167,3 +167,25 @@ class TestCommandLine:
                                     str(lenient_district.root)])  # fmt: skip
         assert "parallel_approval → commitment" in table.stdout
         assert "1 decision(s) would change" in table.stdout
+
+
+def test_records_keep_in_postgresql_too(district):
+    import os
+
+    import sqlalchemy as sa
+
+    dsn = os.environ.get("ROUTECHECK_POSTGIS_DSN")
+    if not dsn:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI runs a PostgreSQL server; ROUTECHECK_POSTGIS_DSN should name it")
+        pytest.skip("ROUTECHECK_POSTGIS_DSN is not set; no PostgreSQL to keep records in")
+    url = dsn.replace("postgresql://", "postgresql+psycopg://", 1)
+    store = RecordStore(url)
+    _, record = decide_and_record(district, route(), submitted=SUBMITTED)
+    try:
+        store.save(record)
+        assert store.get(record.id).to_dict() == record.to_dict()
+        assert record.id in [r.id for r in store.list(district="helsinki-sample")]
+    finally:
+        with store.engine.begin() as connection:
+            connection.execute(sa.text("DELETE FROM decisions WHERE id = :id"), {"id": record.id})
