@@ -16,6 +16,7 @@ import numpy as np
 import prcoords
 import shapely
 from pyproj import CRS
+from pyproj.exceptions import CRSError
 
 from geo.errors import CrsError
 from geo.notices import DecisionWarning
@@ -37,7 +38,11 @@ def to_wgs84(route: Route, datum: str) -> Route:
         )
     if datum == "wgs84":
         return route
-    if not CRS.from_user_input(route.crs).is_geographic:
+    try:
+        geographic = CRS.from_user_input(route.crs).is_geographic
+    except CRSError as exc:
+        raise CrsError(f"unknown coordinate reference system {route.crs!r}", where="crs") from exc
+    if not geographic:
         raise CrsError(
             f"datum {datum} applies to longitude/latitude drawings, not to {route.crs}",
             code="DATUM_NEEDS_LONLAT",

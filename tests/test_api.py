@@ -355,3 +355,11 @@ def test_the_cli_and_the_api_give_the_same_decision_and_id(client):
     printed = json.loads(result.stdout)
     answered = client.post("/v1/classify", json=EXAMPLE, params={"submitted": SUBMITTED})
     assert answered.json() == printed
+
+
+@pytest.mark.parametrize("path", ["/v1/classify", "/v1/conflicts"])
+def test_an_unknown_crs_with_a_web_map_datum_is_a_422(client, path):
+    # found by schemathesis: the datum check read the CRS before anything had refused it
+    response = client.post(path, params={"crs": "null", "datum": "gcj02"}, json=EXAMPLE)
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "INVALID_CRS"
