@@ -25,11 +25,16 @@ router = APIRouter(prefix="/v1", tags=["decisions"])
 
 #: Most records one page of the listing or of re-screening holds.
 MAX_PAGE = 1000
+#: Largest offset asked for: more than any district keeps, and within every database's
+#: integers (SQLite refuses an offset past 2**63 outright).
+MAX_OFFSET = 10**12
 
 LimitParam = Annotated[
     int, Query(ge=1, le=MAX_PAGE, description=f"Decisions per page (at most {MAX_PAGE}).")
 ]
-OffsetParam = Annotated[int, Query(ge=0, description="Decisions to skip, oldest first.")]
+OffsetParam = Annotated[
+    int, Query(ge=0, le=MAX_OFFSET, description="Decisions to skip, oldest first.")
+]
 
 
 @router.get(
