@@ -63,8 +63,10 @@ def facts_from(properties: Mapping[str, Any], overrides: Mapping[str, Any]) -> P
     Raises FactsError naming the first bad fact.
     """
     for name in properties:
+        if name in FACT_FIELDS:
+            continue
         near = difflib.get_close_matches(str(name), FACT_FIELDS, n=1, cutoff=0.8)
-        if near and name not in FACT_FIELDS:
+        if near:
             raise FactsError(
                 f"property {name!r} is not a project fact; did you mean {near[0]!r}?",
                 code="UNKNOWN_FACT",
