@@ -58,7 +58,11 @@ def decision(
     "/decisions",
     response_model=models.DecisionList,
     response_model_exclude_none=True,
-    summary="The district's stored decisions, or its stale ones",
+    # the listing leads to every applicant's route and facts: staff only. One record
+    # is open to whoever holds its id, as the applicant does.
+    dependencies=[Depends(require_admin)],
+    responses=ADMIN_PROBLEMS,
+    summary="The district's stored decisions, or its stale ones (admin)",
 )
 def decisions(
     request: Request,

@@ -142,6 +142,17 @@ class District:
         identity = self.rules.identity
         return {
             "district": self.id,
+            # what else changes a decision: how wide the works are, how near counts,
+            # and the holiday schedules loaded beside the calendar package
+            "settings": {
+                "crs": self.settings.crs,
+                "work_width_m": self.settings.work_width_m,
+                "tolerance_m": self.settings.tolerance_m,
+            },
+            "holiday_schedules": [
+                {"year": s.year, "source": s.source, "days": len(s.holidays) + len(s.workdays)}
+                for s in sorted(self.calendar.schedules.values(), key=lambda s: s.year)
+            ],
             "rules": {
                 "district": identity.district,
                 "version": identity.version,

@@ -69,20 +69,26 @@ def test_the_listing_pages_through_decisions_and_picks_the_stale_ones(client):
     old = [classify(client, shifted(i), "2020-03-02T10:00:00+08:00") for i in range(3)]
     new = classify(client, submitted=SUBMITTED)
 
-    listed = client.get("/v1/decisions", params={"limit": 2}).json()
+    # the listing leads to every applicant's inputs: admins only
+    problem(client.get("/v1/decisions"), 401, "UNAUTHORIZED")
+    listed = client.get("/v1/decisions", params={"limit": 2}, headers=ADMIN).json()
     assert [d["id"] for d in listed["decisions"]] == [d["decision_id"] for d in old[:2]]
-    rest = client.get(listed["next"]).json()
+    rest = client.get(listed["next"], headers=ADMIN).json()
     assert [d["id"] for d in rest["decisions"]] == [old[2]["decision_id"], new["decision_id"]]
     assert "next" not in rest
 
-    stale = models.DecisionList.model_validate(client.get("/v1/decisions?stale=true").json())
+    stale = models.DecisionList.model_validate(
+        client.get("/v1/decisions?stale=true", headers=ADMIN).json()
+    )
     assert [d.id for d in stale.decisions] == [d["decision_id"] for d in old]
     assert all(d.valid_until < stale.stale_on for d in stale.decisions)
     assert client.get(stale.decisions[0].href).json()["id"] == old[0]["decision_id"]
 
-    problem(client.get("/v1/decisions", params={"limit": 5000}), 400, "INVALID_PARAMETER")
+    too_many = client.get("/v1/decisions", params={"limit": 5000}, headers=ADMIN)
+    problem(too_many, 400, "INVALID_PARAMETER")
     # found by schemathesis: an offset past the database's integers was a 500
-    problem(client.get("/v1/decisions", params={"offset": 2**70}), 400, "INVALID_PARAMETER")
+    too_far = client.get("/v1/decisions", params={"offset": 2**70}, headers=ADMIN)
+    problem(too_far, 400, "INVALID_PARAMETER")
 
 
 def shifted(i: int) -> dict:
