@@ -11,6 +11,7 @@ problem rather than on the first route.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
@@ -150,7 +151,7 @@ class District:
                 "tolerance_m": self.settings.tolerance_m,
             },
             "holiday_schedules": [
-                {"year": s.year, "source": s.source, "days": len(s.holidays) + len(s.workdays)}
+                {"year": s.year, "source": s.source, "sha256": _schedule_digest(s)}
                 for s in sorted(self.calendar.schedules.values(), key=lambda s: s.year)
             ],
             "rules": {
@@ -281,6 +282,12 @@ class District:
                 )
                 warnings.append(DecisionWarning("LAYER_MISSING", text))
         return warnings
+
+
+def _schedule_digest(schedule) -> str:
+    days = [f"off {d}" for d in sorted(schedule.holidays)]
+    days += [f"on {d}" for d in sorted(schedule.workdays)]
+    return hashlib.sha256("\n".join(days).encode("ascii")).hexdigest()
 
 
 def rule_layers(rules: Rules) -> set[str]:
