@@ -28,7 +28,6 @@ from shapely import STRtree
 from api.problems import MalformedRequest, NotFound, Problem
 from layers.catalogue import COVERAGE_LAYER, SPECS
 from layers.district import District
-from layers.store import read_layer
 
 router = APIRouter(tags=["layers (OGC API – Features)"])
 
@@ -99,28 +98,49 @@ def crs_uri(crs: str) -> str:
 
 
 class Collection:
-    """One layer: its features rendered as GeoJSON per CRS, a spatial index, its version."""
+    """One layer: its features in both CRSs, a spatial index, and its version.
 
-    def __init__(self, id: str, description: str, frame: gpd.GeoDataFrame, native_crs: str):
+    Features are rendered as GeoJSON a page at a time, when asked for: a city's million
+    trees rendered up front took a minute of start-up and gigabytes of memory.
+    """
+
+    def __init__(
+        self,
+        id: str,
+        description: str,
+        frame: gpd.GeoDataFrame,
+        native_crs: str,
+        version: str | None = None,
+    ):
         self.id = id
         self.description = description
         self.frame = frame.reset_index(drop=True)
         if self.frame.crs is None:
             # the district's indexed layers keep attributes, not always the CRS
             self.frame = self.frame.set_crs(native_crs)
-        lonlat = self.frame.to_crs("OGC:CRS84")
+        self.lonlat = self.frame.to_crs("OGC:CRS84").geometry.values
         self.native = crs_uri(native_crs)
         self.crs = [CRS84, self.native]
         self.ids = {fid: i for i, fid in enumerate(self.frame["feature_id"])}
-        # 7 decimals of a degree and 3 of a metre: about a centimetre, a millimetre
-        self.features = {CRS84: _features(lonlat, 7)}
-        self.features[self.native] = _features(_axis_ordered(self.frame), 3)
-        self.index = STRtree(np.asarray(lonlat.geometry.values))
-        self.bbox = [round(v, 7) for v in lonlat.total_bounds]
-        self.version = _version(self.frame)
+        self.index = STRtree(np.asarray(self.lonlat))
+        self.bbox = [round(v, 7) for v in self.lonlat.total_bounds]
+        self.version = version or _version(self.frame)
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    def features(self, indexes, crs: str) -> list[dict[str, Any]]:
+        """The features at these row positions as GeoJSON in CRS84 or the native CRS.
+
+        Coordinates keep 7 decimals of a degree or 3 of a metre (about a centimetre,
+        a millimetre); the native CRS is written in its own axis order.
+        """
+        rows = np.asarray(indexes, dtype=int)
+        if crs == CRS84:
+            geometries, decimals = self.lonlat[rows], 7
+        else:
+            geometries, decimals = _axis_ordered(self.frame.iloc[rows]).geometry.values, 3
+        return _features(self.frame.iloc[rows], geometries, decimals)
 
     def select(self, bbox: list[float] | None) -> np.ndarray:
         """Indexes of the features whose geometry meets a CRS84 bbox (all when None)."""
@@ -144,8 +164,8 @@ def _axis_ordered(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return frame
 
 
-def _features(frame: gpd.GeoDataFrame, decimals: int) -> list[dict[str, Any]]:
-    rounded = shapely.transform(frame.geometry.values, lambda xy: np.round(xy, decimals))
+def _features(frame: gpd.GeoDataFrame, geometries, decimals: int) -> list[dict[str, Any]]:
+    rounded = shapely.transform(np.asarray(geometries), lambda xy: np.round(xy, decimals))
     geometries = [shapely.geometry.mapping(g) for g in rounded]
     attributes = frame.drop(columns=frame.geometry.name)
     records = json.loads(attributes.to_json(orient="records", date_format="iso"))
@@ -167,13 +187,18 @@ def _version(frame: gpd.GeoDataFrame) -> str:
 def load_collections(district: District) -> dict[str, Collection]:
     """A collection per layer of the district's store, and one for its coverage."""
     crs = district.settings.crs
+    layers = district.fingerprint["layers"]
     collections = {
-        name: Collection(name, SPECS[name].description, layer.frame, crs)
+        name: Collection(
+            name, SPECS[name].description, layer.frame, crs, layers[name]["sha256"][:16]
+        )
         for name, layer in district.layers.items()
     }
-    coverage = read_layer(district.root / district.settings.store, COVERAGE_LAYER)
-    if "feature_id" not in coverage.columns:
-        coverage.insert(0, "feature_id", [f"coverage/{i}" for i in range(len(coverage))])
+    coverage = gpd.GeoDataFrame(
+        {"feature_id": ["coverage/0"], "district_id": [district.id]},
+        geometry=[district.coverage],
+        crs=crs,
+    )
     description = "The area the district's layers cover; routes must lie inside it."
     collections[COVERAGE_LAYER] = Collection(COVERAGE_LAYER, description, coverage, crs)
     return collections
@@ -358,10 +383,9 @@ def items(
 
     matched = collection.select(box)
     page = matched[offset : offset + limit]
-    features = collection.features[out_crs]
     body = {
         "type": "FeatureCollection",
-        "features": [features[i] for i in page],
+        "features": collection.features(page, out_crs),
         "numberMatched": int(len(matched)),
         "numberReturned": int(len(page)),
         "timeStamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -404,7 +428,7 @@ def item(
         raise NotFound(f"collection {id!r} has no feature {feature_id!r}", where="featureId")
     base = f"{_base(request)}/collections/{id}"
     feature = {
-        **collection.features[out_crs][index],
+        **collection.features([index], out_crs)[0],
         "links": [
             _link(f"{base}/items/{quote(feature_id, safe='')}", "self", GEOJSON, "this feature"),
             _link(base, "collection", "application/json", "the collection"),

@@ -151,8 +151,11 @@ def test_a_northing_first_crs_is_served_in_its_axis_order():
     )
     collection = Collection("trees", "test", frame, "EPSG:4547")
     native = "http://www.opengis.net/def/crs/EPSG/0/4547"
-    assert collection.features[native][0]["geometry"]["coordinates"] == (3_500_000.0, 500_000.0)
-    lon, lat = collection.features[CRS84][0]["geometry"]["coordinates"]
+    assert collection.features([0], native)[0]["geometry"]["coordinates"] == (
+        3_500_000.0,
+        500_000.0,
+    )
+    lon, lat = collection.features([0], CRS84)[0]["geometry"]["coordinates"]
     assert 113.9 < lon < 114.1 and 31 < lat < 32
     from api.features import _to_crs84
 
