@@ -166,12 +166,27 @@ def decide_and_record(
     return decision, make_record(district, route_inputs(route, facts, datum, moment), decision)
 
 
+def _sqlite_for_concurrency(connection, _record) -> None:
+    """Write-ahead logging, so readers never wait on a writer and commits stay cheap.
+
+    A service saves a record per decision from many threads; in SQLite's default
+    journal mode each of those commits waits for the disk and blocks every reader.
+    """
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
 class RecordStore:
     """Decision records in SQLite or PostgreSQL."""
 
     def __init__(self, url: str | None = None):
         self.url = url or default_database_url()
         self.engine = sa.create_engine(self.url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_for_concurrency)
         _metadata.create_all(self.engine)
 
     def save(self, record: DecisionRecord) -> bool:
