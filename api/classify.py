@@ -272,6 +272,7 @@ async def preview(
     request: Request,
     service: Annotated[Service, Depends(get_service)],
     crs: CrsParam = None,
+    datum: DatumParam = "wgs84",
     submitted: SubmittedParam = None,
 ) -> HTMLResponse:
     """The map `routecheck classify --map` writes: route, footprint, conflicts, legend."""
@@ -282,7 +283,7 @@ async def preview(
     static_url = request.scope.get("root_path", "") + "/static"
 
     def render() -> tuple[Any, str]:
-        decision = district.classify(geojson, crs=crs, submitted=submitted)
+        decision = district.classify(geojson, crs=crs, datum=datum, submitted=submitted)
         fmap = set_basemap(decision_map(decision, district), service.settings, district.attribution)
         return decision, localise(fmap, static_url).get_root().render()
 
