@@ -142,6 +142,4 @@ GREEN_TAGS = {
 }
 
 #: Attribution every product made from the OSM layers must carry.
-OSM_ATTRIBUTION = (
-    "© OpenStreetMap contributors, ODbL 1.0 (https://www.openstreetmap.org/copyright)"
-)
+OSM_ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0 (https://www.openstreetmap.org/copyright)"

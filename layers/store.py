@@ -7,10 +7,9 @@ the only file of the district.
 
 from __future__ import annotations
 
+import importlib.util
 from contextlib import contextmanager
 from pathlib import Path
-
-import importlib.util
 
 import geopandas as gpd
 import pyogrio
