@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 
-from shapely import Geometry, Point
+from shapely import Geometry
 from shapely.geometry.base import BaseGeometry
 
 #: Segments per quarter circle when a disc or a round end is turned into a polygon.
@@ -63,9 +63,3 @@ def protection_radius(crown_diameter_m: float, margin_m: float = 0.0) -> float:
     if crown_diameter_m <= 0:
         raise ValueError(f"crown diameter must be positive, got {crown_diameter_m}")
     return crown_diameter_m / 2 + margin_m
-
-
-def protection_zone(trunk: Point, crown_diameter_m: float, margin_m: float = 0.0) -> Geometry:
-    """Disc of the tree's protection zone around its trunk."""
-    radius = protection_radius(crown_diameter_m, margin_m)
-    return trunk.buffer(radius, quad_segs=QUAD_SEGMENTS)
