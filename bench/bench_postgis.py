@@ -34,11 +34,10 @@ import shapely
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from geo.batch import BatchScreener  # noqa: E402
 from geo.coverage import check_coverage  # noqa: E402
 from geo.decision import facts_from  # noqa: E402
 from geo.route import parse_route  # noqa: E402
-from geo.screening import screen  # noqa: E402
+from geo.screening import screen, screen_routes  # noqa: E402
 from layers.batch import _Item, _move, _RememberingCalendar, run_batch  # noqa: E402
 from layers.district import load_district  # noqa: E402
 from layers.sources.file import FileSource  # noqa: E402
@@ -174,17 +173,6 @@ def main(argv=None) -> dict:
         ours_screen.append(screened - started)
         ours_sets.append({(c.layer, c.feature_id) for c in screening.conflicts})
 
-    # the array screener given one route at a time (what `screen` could delegate to)
-    screener = BatchScreener(layers, settings.work_width_m, tol)
-    ours_array = []
-    for item, expected in zip(sample, ours_sets, strict=True):
-        started = time.perf_counter()
-        check_coverage(item.local.geometry, district.coverage, district.id, tol)
-        (screening,) = screener.screen([item.local.geometry])
-        district.decide(screening, item.facts, SUBMITTED)
-        ours_array.append(time.perf_counter() - started)
-        assert {(c.layer, c.feature_id) for c in screening.conflicts} == expected
-
     # the same screening through PostGIS, one prepared query per route
     import psycopg
 
@@ -212,8 +200,6 @@ def main(argv=None) -> dict:
         "routecheck_p95_ms": percentile(ours, 95) * 1e3,
         "routecheck_screening_only_median_ms": statistics.median(ours_screen) * 1e3,
         "routecheck_screening_only_p95_ms": percentile(ours_screen, 95) * 1e3,
-        "routecheck_array_one_route_median_ms": statistics.median(ours_array) * 1e3,
-        "routecheck_array_one_route_p95_ms": percentile(ours_array, 95) * 1e3,
         "postgis_median_ms": statistics.median(theirs) * 1e3,
         "postgis_p95_ms": percentile(theirs, 95) * 1e3,
         "ratio_median": statistics.median(theirs) / statistics.median(ours),
@@ -236,7 +222,7 @@ def main(argv=None) -> dict:
     summary = run_batch(district, batch, records.append, submitted=SUBMITTED)
     geometries = [item.local.geometry for item in items[: args.batch_routes]]
     started = time.perf_counter()
-    screenings = screener.screen(geometries)
+    screenings = screen_routes(geometries, layers, settings.work_width_m, tol)
     screen_s = time.perf_counter() - started
     remembering = dataclasses.replace(district, calendar=_RememberingCalendar(district.calendar))
     started = time.perf_counter()

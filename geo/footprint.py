@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 
+import shapely
 from shapely import Geometry
 from shapely.geometry.base import BaseGeometry
 
@@ -51,11 +52,11 @@ def road_footprint(centreline: BaseGeometry, width_m: float) -> Geometry:
     return centreline.buffer(width_m / 2, cap_style="flat", quad_segs=QUAD_SEGMENTS)
 
 
-def route_footprint(route: BaseGeometry, work_width_m: float) -> Geometry:
-    """Buffer a route centreline by half the work width with round ends."""
+def route_footprint(route, work_width_m: float):
+    """Buffer a route centreline (or an array of them) by half the work width, round ends."""
     if work_width_m <= 0:
         raise ValueError(f"work width must be positive, got {work_width_m}")
-    return route.buffer(work_width_m / 2, quad_segs=QUAD_SEGMENTS)
+    return shapely.buffer(route, work_width_m / 2, quad_segs=QUAD_SEGMENTS)
 
 
 def protection_radius(crown_diameter_m: float, margin_m: float = 0.0) -> float:

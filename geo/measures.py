@@ -9,25 +9,51 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import shapely
 
 from geo.screening import Conflict, Screening
 
 
 def length_inside(screening: Screening, conflicts: Sequence[Conflict]) -> float:
-    """Metres of route centreline inside the union of the conflicts' zones."""
-    if not conflicts:
-        return 0.0
-    zones = shapely.union_all([c.zone for c in conflicts])
-    return float(screening.route.intersection(zones).length)
+    """Metres of route centreline inside the union of the conflicts' zones.
+
+    Each conflict knows the spans of route inside its zone, so the length inside the
+    union is the length of the merged spans, with no geometry work. That holds where
+    a conflict's spans add up to its length; where they do not (a route that runs over
+    itself, a conflict made without spans), the zones are united and intersected.
+    """
+    if len(conflicts) == 1:
+        return conflicts[0].length_m
+    if not all(_spans_hold(c) for c in conflicts):
+        if not conflicts:
+            return 0.0
+        zones = shapely.union_all([c.zone for c in conflicts])
+        return float(screening.route.intersection(zones).length)
+    total, reached = 0.0, -np.inf
+    for low, high in sorted(span for c in conflicts for span in c.spans):
+        if high > reached:
+            total += high - max(low, reached)
+            reached = high
+    return total
 
 
 def area_inside(screening: Screening, conflicts: Sequence[Conflict]) -> float:
     """Square metres of route footprint inside the union of the conflicts' zones."""
     if not conflicts:
         return 0.0
+    if len(conflicts) == 1:
+        return conflicts[0].area_m2
     zones = shapely.union_all([c.zone for c in conflicts])
     return float(screening.footprint.intersection(zones).area)
+
+
+def _spans_hold(conflict: Conflict) -> bool:
+    """Whether a conflict's spans add up to its length inside (to a micrometre a metre)."""
+    if conflict.spans is None:
+        return False
+    spanned = sum(high - low for low, high in conflict.spans)
+    return abs(spanned - conflict.length_m) <= 1e-6 * max(1.0, conflict.length_m)
 
 
 def measure(screening: Screening, quantity: str, conflicts: Sequence[Conflict] | None) -> float:

@@ -14,7 +14,7 @@ feature's reach (a tree's zone radius, 0 for a polygon) plus the tolerance.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,10 @@ class Conflict:
     from_m: float = 0.0
     attributes: dict[str, Any] = field(default_factory=dict)
     zone: BaseGeometry | None = field(default=None, compare=False, repr=False)
+    #: Where the route runs inside the zone: (from, to) metres along the route, one
+    #: pair per piece; None when not worked out (a conflict made by hand).
+    spans: tuple[tuple[float, float], ...] | None = field(default=None, compare=False,
+                                                           repr=False)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form for JSON output; the zone geometry is left out."""
@@ -111,40 +115,54 @@ class IndexedLayer:
         }
 
     def row(self, index: int) -> dict[str, Any]:
-        """A feature's column values (geometry aside), as `frame.iloc[index]` holds them."""
+        """A feature's column values (geometry aside) as plain data, NaN and NaT as None."""
         return {column: read(index) for column, read in self._readers.items()}
 
     def __len__(self) -> int:
         return len(self.frame)
 
-    def zone(self, index: int) -> BaseGeometry:
-        """The feature's zone: its geometry grown by its reach."""
-        geometry = self.geometries[index]
-        if self.reach[index] > 0:
-            return geometry.buffer(self.reach[index], quad_segs=QUAD_SEGMENTS)
-        return geometry
-
-    def candidates(self, route: BaseGeometry, distance: float) -> np.ndarray:
-        """Indexes of features whose geometry lies within `distance` of the route."""
-        found = self.tree.query(route, predicate="dwithin", distance=distance)
-        return np.sort(found)
+    def zones(self, indexes: np.ndarray) -> np.ndarray:
+        """The features' zones: each geometry grown by its reach (a tree's disc)."""
+        zones = self.geometries[indexes].copy()
+        reach = self.reach[indexes]
+        grown = reach > 0
+        zones[grown] = shapely.buffer(zones[grown], reach[grown], quad_segs=QUAD_SEGMENTS)
+        return zones
 
 
 def _column_reader(series: pd.Series) -> Callable[[int], Any]:
-    """Read one value of a column by row position, without building a pandas row.
+    """Read one value of a column by row position, as plain JSON-ready data.
 
     `frame.iloc[i]` costs some 50 µs on a layer of a million features, more than the
-    geometry work of a conflict; a value read here costs one or two. Arrow-backed
-    strings are read from their Arrow array (a null reads as None where iloc gives
-    NaN; both clean to None), everything else from the column's own array.
+    geometry work of a conflict; a value read here costs a microsecond or two. Arrow
+    columns are read from their Arrow array; floats, integers and dates (to the
+    microsecond) from a numpy array, NaN and NaT reading as None; anything else
+    through the column's own array and `_clean`.
     """
     if getattr(series.dtype, "storage", None) == "pyarrow":
         chunks = series.array.__arrow_array__()
-        return lambda index: chunks[index].as_py()
+        return lambda index: _clean(chunks[index].as_py())
+    kind = series.dtype.kind
+    if kind == "f":
+        floats = series.to_numpy(dtype=float)
+        return lambda index: None if floats[index] != floats[index] else float(floats[index])
+    if kind in "iub":
+        numbers = series.to_numpy()
+        return lambda index: numbers[index].item()
+    if kind == "M" and getattr(series.dtype, "tz", None) is None:
+        moments = series.to_numpy().astype("datetime64[us]")
+        return lambda index: _iso_moment(moments[index])
     values = series.array
     if isinstance(values, pd.arrays.NumpyExtensionArray):
         values = values.to_numpy()
-    return values.__getitem__
+    return lambda index: _clean(values[index])
+
+
+def _iso_moment(moment: np.datetime64) -> str | None:
+    """A naive datetime64 as `Timestamp.isoformat` writes it; NaT as None."""
+    if np.isnat(moment):
+        return None
+    return moment.item().isoformat()
 
 
 def tree_layer(name: str, frame: gpd.GeoDataFrame, margins_m: Mapping[str, float]):
@@ -167,67 +185,133 @@ def screen(
 ) -> Screening:
     """Find every feature of the layers whose zone the route's footprint meets.
 
-    The route must already be in the layers' (metric) CRS.
+    The route must already be in the layers' (metric) CRS. One route is screened as
+    a batch of one: the array path below costs less per route than a loop over its
+    conflicts, even alone.
     """
-    footprint = route_footprint(route, work_width_m)
-    half_width = work_width_m / 2
-    conflicts: list[Conflict] = []
+    return screen_routes([route], layers, work_width_m, tolerance_m)[0]
+
+
+def screen_routes(
+    routes: Sequence[MultiLineString],
+    layers: Iterable[IndexedLayer],
+    work_width_m: float,
+    tolerance_m: float = DEFAULT_TOLERANCE_M,
+) -> list[Screening]:
+    """One Screening per route, in order, each layer's index queried once for all of them.
+
+    STRtree.query takes the whole array of routes and returns route–feature pairs; the
+    exact distance test, the zones, the lengths and areas inside them and the
+    first-contact positions are then GEOS calls over all pairs at once, so Python
+    touches each conflict only to build its record.
+    """
+    if work_width_m <= 0:
+        raise ValueError(f"work width must be positive, got {work_width_m}")
+    routes = np.asarray(routes, dtype=object)
+    footprints = route_footprint(routes, work_width_m)
+    found: list[list[Conflict]] = [[] for _ in range(len(routes))]
     for layer in layers:
-        found = _layer_conflicts(layer, route, footprint, half_width, tolerance_m)
-        log.debug("layer %s: %d of %d features conflict", layer.name, len(found), len(layer))
-        conflicts.extend(found)
-    conflicts.sort(key=lambda c: (round(c.from_m, 2), c.layer, c.feature_id))
-    return Screening(route, footprint, work_width_m, tolerance_m, tuple(conflicts))
+        pairs = 0
+        for index, conflict in _layer_conflicts(layer, routes, footprints, work_width_m / 2,
+                                                tolerance_m):  # fmt: skip
+            found[index].append(conflict)
+            pairs += 1
+        log.debug("layer %s: %d conflicts on %d routes", layer.name, pairs, len(routes))
+    return [
+        Screening(routes[i], footprints[i], work_width_m, tolerance_m,
+                  tuple(sorted(found[i], key=_screening_order)))
+        for i in range(len(routes))
+    ]  # fmt: skip
 
 
-def _layer_conflicts(layer, route, footprint, half_width, tolerance_m) -> list[Conflict]:
-    candidates = layer.candidates(route, half_width + layer.max_reach + tolerance_m)
-    if not len(candidates):
+def _screening_order(conflict: Conflict) -> tuple[float, str, str]:
+    """Conflicts in the order a route meets them, ties by layer and feature id."""
+    return round(conflict.from_m, 2), conflict.layer, conflict.feature_id
+
+
+def _layer_conflicts(layer, routes, footprints, half_width, tolerance_m):
+    """(route index, conflict) for every feature of the layer a route's footprint meets."""
+    if not len(layer) or not len(routes):
+        return []
+    reach = half_width + layer.max_reach + tolerance_m
+    route_index, feature = layer.tree.query(routes, predicate="dwithin", distance=reach)
+    if not len(route_index):
         return []
 
     # exact test: distance to the centreline against each feature's own reach
-    distances = shapely.distance(layer.geometries[candidates], route)
-    gaps = np.maximum(distances - half_width - layer.reach[candidates], 0.0)
+    lines = routes[route_index]
+    distances = shapely.distance(layer.geometries[feature], lines)
+    gaps = np.maximum(distances - half_width - layer.reach[feature], 0.0)
     touching = gaps <= tolerance_m
-    hits = zip(candidates[touching], gaps[touching], strict=True)
-    return [_conflict(layer, int(i), route, footprint, float(gap)) for i, gap in hits]
+    route_index, feature, gaps = route_index[touching], feature[touching], gaps[touching]
+    lines = lines[touching]
+
+    # zones, and how much of the route and its footprint lie inside each
+    zones = layer.zones(feature)
+    inside = shapely.intersection(lines, zones)
+    lengths = shapely.length(inside)
+    areas = shapely.area(shapely.intersection(footprints[route_index], zones))
+    starts, spans = _contacts(lines, zones, inside)
+    return [
+        (int(route_index[k]), _conflict(layer, int(feature[k]), zones[k], lengths[k],
+                                        areas[k], gaps[k], starts[k], spans[k]))
+        for k in range(len(feature))
+    ]  # fmt: skip
 
 
-def _conflict(layer: IndexedLayer, index: int, route, footprint, gap: float) -> Conflict:
+def _conflict(layer: IndexedLayer, index: int, zone, length, area, gap, start, spans):
     row = layer.row(index)
-    zone = layer.zone(index)
-    inside = route.intersection(zone)
     return Conflict(
         layer=layer.name,
         kind=str(row["kind"]),
         feature_id=str(row["feature_id"]),
-        name=_clean(row["name"]),
-        length_m=inside.length,
-        area_m2=footprint.intersection(zone).area,
-        gap_m=gap,
-        from_m=_first_contact(route, zone, inside),
-        attributes={column: _clean(v) for column, v in row.items() if column not in CORE_COLUMNS},
+        name=row["name"],
+        length_m=float(length),
+        area_m2=float(area),
+        gap_m=float(gap),
+        from_m=float(start),
+        attributes={c: v for c, v in row.items() if c not in CORE_COLUMNS},
         zone=zone,
+        spans=spans,
     )
 
 
-def _first_contact(route: MultiLineString, zone: BaseGeometry, inside: BaseGeometry) -> float:
-    """Metres along the route to where it first meets the zone (or passes nearest to it).
+def _contacts(lines: np.ndarray, zones: np.ndarray, inside: np.ndarray):
+    """Where each route meets its zone: the first contact and the spans inside.
 
-    Segments of a MultiLineString are measured one after another, in their given order.
-    Only the ends of each piece inside the zone are located, not every vertex, so a
-    long route costs one lookup per piece.
+    The first contact is the metres along the route to where it first enters the zone,
+    or passes nearest to it; the spans are the (from, to) metres along the route of
+    each piece inside. Segments of a MultiLineString are measured one after another,
+    in their given order. Only the ends of each piece are located, not every vertex
+    (every coordinate where the pieces have no ends: points or collections).
     """
-    if inside.is_empty:
-        points = shapely.get_coordinates(shapely.shortest_line(route, zone))[:1]
-    else:
-        pieces = shapely.get_parts(inside)
-        ends = [shapely.get_point(pieces, 0), shapely.get_point(pieces, -1)]
-        points = shapely.get_coordinates(np.concatenate(ends))
-        if not len(points):  # points or collections: fall back to every coordinate
-            points = shapely.get_coordinates(inside)
-    positions = shapely.line_locate_point(route, shapely.points(points))
-    return float(positions.min())
+    starts = np.full(len(lines), np.inf)
+    spans: list[list[tuple[float, float]]] = [[] for _ in range(len(lines))]
+    empty = shapely.is_empty(inside)
+    if empty.any():
+        nearest = shapely.get_point(shapely.shortest_line(lines[empty], zones[empty]), 0)
+        starts[empty] = shapely.line_locate_point(lines[empty], nearest)
+    met = np.flatnonzero(~empty)
+    if not len(met):
+        return starts, [()] * len(lines)
+
+    parts, owner = shapely.get_parts(inside[met], return_index=True)
+    heads, tails = shapely.get_point(parts, 0), shapely.get_point(parts, -1)
+    lineal = ~shapely.is_missing(heads)  # get_point gives None for points
+    pair = met[owner[lineal]]
+    a = shapely.line_locate_point(lines[pair], heads[lineal])
+    b = shapely.line_locate_point(lines[pair], tails[lineal])
+    np.minimum.at(starts, pair, np.minimum(a, b))
+    for k, low, high in zip(pair.tolist(), np.minimum(a, b).tolist(), np.maximum(a, b).tolist(),
+                            strict=True):  # fmt: skip
+        spans[k].append((low, high))
+
+    endless = met[np.isinf(starts[met])]
+    if len(endless):
+        coords, which = shapely.get_coordinates(inside[endless], return_index=True)
+        positions = shapely.line_locate_point(lines[endless[which]], shapely.points(coords))
+        np.minimum.at(starts, endless[which], positions)
+    return starts, [tuple(s) for s in spans]
 
 
 def _clean(value: Any) -> Any:

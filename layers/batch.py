@@ -6,7 +6,7 @@ the project facts), a GeoJSON sequence (one Feature per line: `.geojsonl`, `.jso
 one route, its columns the facts, its CRS the file's). Each route is read and checked
 exactly as `routecheck classify` reads one, then the routes are moved into the
 district CRS (a chunk at a time), checked as `District.prepare` checks one, screened in
-chunks with `geo.batch.BatchScreener`, and each is decided by `District.decide`. A route that
+chunks with `geo.screening.screen_routes`, and each is decided by `District.decide`. A route that
 cannot be screened gets an error record instead of a decision; the run goes on.
 
 Results are JSON lines (one object per route, in input order: the decision as
@@ -29,9 +29,9 @@ from typing import Any
 import shapely
 from shapely import MultiLineString
 
-from geo.batch import BatchScreener
 from geo.errors import RoutecheckError, RouteInputError
 from geo.route import Route, check_limits, parse_route, shape_warnings, to_crs
+from geo.screening import screen_routes
 from geo.workdays import WorkingCalendar
 from layers.district import District
 
@@ -116,8 +116,6 @@ def run_batch(
     chunk: int = CHUNK,
 ) -> BatchSummary:
     """Screen and decide every route, calling `write` with one record each, in order."""
-    screener = BatchScreener(district.layers.values(), district.settings.work_width_m,
-                             district.settings.tolerance_m)  # fmt: skip
     moment = submitted or dt.datetime.now(dt.UTC)
     district = dataclasses.replace(district, calendar=_RememberingCalendar(district.calendar))
     summary = BatchSummary()
@@ -128,7 +126,9 @@ def run_batch(
         _move(items, district)
         _prepare(items, district)
         ready = [item for item in items if item.error is None]
-        screenings = screener.screen([item.local.geometry for item in ready])
+        screenings = screen_routes([item.local.geometry for item in ready],
+                                   district.layers.values(), district.settings.work_width_m,
+                                   district.settings.tolerance_m)  # fmt: skip
         for item, screening in zip(ready, screenings, strict=True):
             try:
                 decision = district.decide(screening, item.facts, moment)
