@@ -372,8 +372,27 @@ def batch(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr.")
     ] = True,
+    use_dask: Annotated[
+        bool,
+        typer.Option(
+            "--dask", help="Run on dask: a local cluster unless --scheduler is given (same output)."
+        ),
+    ] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Run on the dask scheduler at this address (tcp://host:8786; implies "
+            "--dask); its workers must see the district folder at the same path."
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="With --dask and no --scheduler: local worker processes.")
+    ] = 2,
 ) -> None:
-    """Screen every route of ROUTES and write one decision (or error) per route to OUT."""
+    """Screen every route of ROUTES and write one decision (or error) per route to OUT.
+
+    With --dask each worker process loads the district once (a city takes about 1 GB).
+    """
     from tqdm import tqdm
 
     from layers.batch import read_routes, run_batch, writer_for
@@ -393,8 +412,17 @@ def batch(
     write = writer_for(out, loaded.settings.crs)
     bar = tqdm(total=len(features), unit="route", disable=not progress, file=sys.stderr)
     try:
-        summary = run_batch(loaded, features, write, crs=routes_crs, submitted=received,
-                            progress=bar.update)  # fmt: skip
+        if use_dask or scheduler is not None:
+            from layers.dask_batch import run_dask_batch
+
+            summary = run_dask_batch(loaded, features, write, crs=routes_crs, submitted=received,
+                                     progress=bar.update, scheduler=scheduler,
+                                     workers=workers)  # fmt: skip
+        else:
+            summary = run_batch(loaded, features, write, crs=routes_crs, submitted=received,
+                                progress=bar.update)  # fmt: skip
+    except RoutecheckError as exc:  # on dask: a worker found a different district
+        _fail(f"error [{exc.code}]: {exc}")
     finally:
         bar.close()
         write.close()
