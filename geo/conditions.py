@@ -36,6 +36,10 @@ class Evaluator:
         self.unknowns: dict[tuple[str, str, bool], set[str]] = {}
         self.near: list[NearThreshold] = []
         self._measures: dict[str, float] = {}
+        self._by_kind: dict[tuple[str, str], list[Conflict]] = {}
+        for conflict in screening.conflicts:
+            self._by_kind.setdefault((conflict.layer, conflict.kind), []).append(conflict)
+        self._pools: dict[int, list[Conflict]] = {}
 
     def holds(self, when: When, rule_id: str) -> tuple[bool, tuple[str, ...]]:
         """Whether the condition holds, and the ids of the conflicts that made it hold."""
@@ -53,7 +57,27 @@ class Evaluator:
 
     def select(self, match: ConflictMatch, rule_id: str) -> list[Conflict]:
         """The conflicts a selection picks, in screening order."""
-        return [c for c in self.screening.conflicts if self._matches(match, c, rule_id)]
+        return [c for c in self._pool(match) if self._passes(match, c, rule_id)]
+
+    def _pool(self, match: ConflictMatch) -> list[Conflict]:
+        """The conflicts of the match's layers and kinds, in screening order.
+
+        Rules select by layer and kind far more often than by attribute, and a route
+        has few (layer, kind) pairs, so this is worked out once per match and decision.
+        """
+        key = id(match)
+        if key not in self._pools:
+            if match.layers is None and match.kinds is None:
+                pool = list(self.screening.conflicts)
+            else:
+                chosen = {
+                    pair for pair in self._by_kind
+                    if (match.layers is None or pair[0] in match.layers)
+                    and (match.kinds is None or pair[1] in match.kinds)
+                }  # fmt: skip
+                pool = [c for c in self.screening.conflicts if (c.layer, c.kind) in chosen]
+            self._pools[key] = pool
+        return self._pools[key]
 
     def measure(self, measure_id: str) -> float:
         """A measure's value for this screening, computed once."""
@@ -66,11 +90,8 @@ class Evaluator:
     def all_measures(self) -> dict[str, float]:
         return {m.id: self.measure(m.id) for m in self.rules.measures}
 
-    def _matches(self, match: ConflictMatch, conflict: Conflict, rule_id: str) -> bool:
-        if match.layers is not None and conflict.layer not in match.layers:
-            return False
-        if match.kinds is not None and conflict.kind not in match.kinds:
-            return False
+    def _passes(self, match: ConflictMatch, conflict: Conflict, rule_id: str) -> bool:
+        """Whether a conflict of the match's layers and kinds passes its attribute tests."""
         return all(
             self._test(
                 test,
