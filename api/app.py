@@ -31,6 +31,7 @@ from api.records import RecordStore
 from api.reload import Reloader, Watcher, load_service
 from api.settings import Settings
 from api.state import PinService, Service, get_service
+from api.workers import ScreeningPool
 
 log = logging.getLogger("routecheck.api")
 
@@ -160,6 +161,7 @@ def create_app(
     # the one reference a reload swaps; each request takes it once (PinService)
     app.state.service = service
     app.state.reloader = Reloader(app.state, path)
+    app.state.screening = ScreeningPool(settings.screening_threads)
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, tiles_url=settings.tiles_url)
@@ -196,7 +198,8 @@ def create_app(
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Watch the district's files while serving, when the settings ask for it."""
+    """Watch the district's files while serving, when the settings ask for it; stop the
+    screening threads when the server stops."""
     settings = app.state.service.settings
     watcher = None
     if settings.watch:
@@ -207,6 +210,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if watcher is not None:
             watcher.stop()
+        app.state.screening.close()
 
 
 def _version() -> str:

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
         description="Key the admin calls (reload, re-screening) must send as "
         "`Authorization: Bearer KEY`; unset or empty switches them off (403). Never logged.",
     )
+    screening_threads: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Threads that screen and decide routes; about the number of cores "
+        "(the work holds Python's GIL most of the time, so more threads only queue).",
+    )
     watch: bool = Field(
         False,
         description="Reload the district when its district.toml, rule file, layer store "
