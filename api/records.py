@@ -20,6 +20,9 @@ import hashlib
 import json
 import logging
 import os
+import queue
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -182,8 +185,30 @@ def _sqlite_for_concurrency(connection, _record) -> None:
     cursor.close()
 
 
+def _row(record: DecisionRecord) -> dict[str, Any]:
+    """A record as a row of the decisions table."""
+    valid = record.decision.get("valid_until")
+    return {
+        "id": record.id,
+        "district": record.basis["district"],
+        "created_at": record.created_at,
+        "valid_until": dt.date.fromisoformat(valid) if valid else None,
+        "track": record.decision["track"]["code"],
+        "record": json.dumps(record.to_dict(), ensure_ascii=False),
+    }
+
+
 class RecordStore:
-    """Decision records in SQLite or PostgreSQL."""
+    """Decision records in SQLite or PostgreSQL.
+
+    Records are written by one writer thread that commits whatever has queued up in a
+    single transaction (group commit): a service deciding for many clients at once pays
+    one commit per batch, not per decision, and its screening threads never wait on the
+    database. `save` still returns only once its record is committed.
+    """
+
+    #: Most records one transaction writes.
+    BATCH = 500
 
     def __init__(self, url: str | None = None):
         self.url = url or default_database_url()
@@ -191,31 +216,70 @@ class RecordStore:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_for_concurrency)
         _metadata.create_all(self.engine)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._start = threading.Lock()
 
     def save(self, record: DecisionRecord) -> bool:
         """Store a record; False when one with the same id was already kept (it stays)."""
-        valid = record.decision.get("valid_until")
-        row = {
-            "id": record.id,
-            "district": record.basis["district"],
-            "created_at": record.created_at,
-            "valid_until": dt.date.fromisoformat(valid) if valid else None,
-            "track": record.decision["track"]["code"],
-            "record": json.dumps(record.to_dict(), ensure_ascii=False),
-        }
+        return self.submit(record).result()
+
+    def submit(self, record: DecisionRecord) -> Future[bool]:
+        """Queue a record for the writer; the future says, once it is committed, whether
+        it was new (False: a record with its id was already kept, and stays)."""
+        done: Future[bool] = Future()
+        with self._start:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_queued, daemon=True,
+                                                name="routecheck-records")  # fmt: skip
+                self._writer.start()
+            self._queue.put((record, done))
+        return done
+
+    def _write_queued(self) -> None:
+        """The writer thread: take what has queued up, commit it, tell each caller."""
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                kept = self._insert([record for record, _ in batch])
+            except Exception as exc:  # each waiting caller gets the error
+                log.exception("storing %d decision records failed", len(batch))
+                for _, done in batch:
+                    done.set_exception(exc)
+                continue
+            for (_, done), new in zip(batch, kept, strict=True):
+                done.set_result(new)
+
+    def _insert(self, records: list[DecisionRecord]) -> list[bool]:
+        """Insert the records not yet kept, in one transaction; which of them were new."""
+        ids = [record.id for record in records]
         try:
             with self.engine.begin() as connection:
                 found = connection.execute(
-                    sa.select(DECISIONS.c.id).where(DECISIONS.c.id == record.id)
-                ).first()
-                if found:
-                    return False
-                connection.execute(DECISIONS.insert().values(**row))
+                    sa.select(DECISIONS.c.id).where(DECISIONS.c.id.in_(set(ids)))
+                ).scalars()
+                seen = set(found)
+                kept = []
+                for record in records:
+                    kept.append(record.id not in seen)
+                    seen.add(record.id)
+                rows = [_row(r) for r, new in zip(records, kept, strict=True) if new]
+                if rows:
+                    connection.execute(DECISIONS.insert(), rows)
         except sa.exc.IntegrityError:
-            # the same decision, saved by a concurrent request between our look and insert
-            return False
-        log.info("stored decision %s (%s)", record.id, record.decision["track"]["code"])
-        return True
+            # another process saved one of them between our look and the insert: one by one
+            if len(records) == 1:
+                return [False]
+            return [self._insert([record])[0] for record in records]
+        for record, new in zip(records, kept, strict=True):
+            if new:
+                log.info("stored decision %s (%s)", record.id, record.decision["track"]["code"])
+        return kept
 
     def get(self, identifier: str) -> DecisionRecord:
         with self.engine.connect() as connection:

@@ -6,6 +6,7 @@ import copy
 import json
 import logging
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +18,7 @@ from api.problems import STATUSES, Problem
 from api.settings import Settings
 from geo.errors import NoTrackError, RoutecheckError
 
+ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = models.example_route()
 SUBMITTED = "2026-09-30T10:00:00+08:00"
 
@@ -62,6 +64,22 @@ def test_classify_answers_the_decision_the_cli_gives(client, app):
     assert re.fullmatch(r"d-[0-9a-f]{32}", body["decision_id"])
     assert body["track"]["code"] == "parallel_approval"
     assert "way/4243036" in {c["feature_id"] for c in body["conflicts"]}
+
+
+def test_decisions_are_answered_as_the_response_model_would_write_them(client):
+    """The classify answer skips FastAPI's response-model pass, so hold it to the model:
+    validating and dumping it must give back exactly what was sent."""
+    routes = sorted((ROOT / "tests" / "data" / "routes").glob("*.geojson"))
+    answered = 0
+    for path in routes:
+        route = json.loads(path.read_text(encoding="utf-8"))
+        response = client.post("/v1/classify", json=route, params={"submitted": SUBMITTED})
+        if response.status_code != 200:
+            continue
+        body = response.json()
+        assert models.Decision.model_validate(body).model_dump(mode="json") == body, path.name
+        answered += 1
+    assert answered >= 5
 
 
 def body_time(text: str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import tomllib
@@ -95,6 +96,27 @@ def test_store_round_trip_keeps_the_first_copy(district, store):
     assert store.get(record.id).to_dict() == record.to_dict()
     with pytest.raises(RecordNotFound):
         store.get("d-nope")
+
+
+def test_records_saved_from_many_threads_are_each_kept_once(district, store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    moments = [SUBMITTED + dt.timedelta(minutes=i) for i in range(40)]
+    records = [decide_and_record(district, route(), submitted=m)[1] for m in moments]
+    twice = records + records  # every record sent by two callers at once
+    with ThreadPoolExecutor(16) as pool:
+        kept = list(pool.map(store.save, twice))
+    assert sum(kept) == len(records)  # each id new exactly once, whoever came first
+    assert [a or b for a, b in zip(kept[:40], kept[40:], strict=True)] == [True] * 40
+    assert {r.id for r in store.list()} == {r.id for r in records}
+
+
+def test_a_failed_commit_reaches_every_waiting_caller_and_the_writer_goes_on(district, store):
+    _, record = decide_and_record(district, route(), submitted=SUBMITTED)
+    broken = dataclasses.replace(record, decision={**record.decision, "track": None})
+    with pytest.raises(TypeError):
+        store.save(broken)
+    assert store.save(record) is True
 
 
 def test_rescreening_shows_what_new_rules_would_change(district, lenient_district, store):
