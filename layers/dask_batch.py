@@ -27,6 +27,7 @@ import base64
 import contextlib
 import datetime as dt
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -106,7 +107,7 @@ def run_dask_batch(
     ref = DistrictRef.of(district)
     with _client(client, scheduler, workers) as active:
         count = partitions or max(_worker_count(active), math.ceil(len(features) / CHUNK))
-        frame = spatial_partitions(features, count)
+        frame = spatial_partitions(active, features, count)
         records, summary = _decide_on(active, frame, len(features), ref, crs, moment, facts,
                                       progress)  # fmt: skip
     for record in records:
@@ -121,13 +122,15 @@ def run_dask_batch(
     return summary
 
 
-def spatial_partitions(features: Sequence[dict], partitions: int):
+def spatial_partitions(client, features: Sequence[dict], partitions: int):
     """The routes as a dask-geopandas frame of `partitions` partitions along a Hilbert curve.
 
     Columns: `index` (the route's input position), `feature` (the feature as `pack`
-    gives it) and the key point as geometry. Ordering the key points already computes,
-    on the default dask scheduler.
+    gives it) and the key point as geometry. The rows are scattered to the workers in
+    input order first, so they travel once rather than inside each graph that orders
+    them; ordering the key points already computes on the cluster.
     """
+    import dask.dataframe as dd
     import dask_geopandas
 
     frame = gpd.GeoDataFrame(
@@ -138,7 +141,11 @@ def spatial_partitions(features: Sequence[dict], partitions: int):
         geometry=_key_points(features),
     )
     partitions = max(1, min(partitions, len(features)))
-    spread = dask_geopandas.from_geopandas(frame, npartitions=partitions)
+    bounds = np.linspace(0, len(frame), partitions + 1).astype(int)
+    pieces = [frame.iloc[start:end] for start, end in itertools.pairwise(bounds)]
+    spread = dask_geopandas.from_dask_dataframe(
+        dd.from_delayed(client.scatter(pieces), meta=frame.iloc[:0])
+    )
     # the set-index shuffle in tasks: a route is small, and the peer-to-peer
     # shuffle logs each run of it at WARNING level
     return spread.spatial_shuffle(
