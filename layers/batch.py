@@ -114,14 +114,23 @@ def run_batch(
     facts: dict[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
     chunk: int = CHUNK,
+    positions: Sequence[int] | None = None,
 ) -> BatchSummary:
-    """Screen and decide every route, calling `write` with one record each, in order."""
+    """Screen and decide every route, calling `write` with one record each, in order.
+
+    Each record's `index` is the route's input position: its place in `features`, or
+    the matching entry of `positions` where the features are a part of a larger input
+    (a dask partition); a route without an id is named by it.
+    """
+    if positions is not None and len(positions) != len(features):
+        raise ValueError(f"{len(positions)} positions for {len(features)} routes")
     moment = submitted or dt.datetime.now(dt.UTC)
     district = dataclasses.replace(district, calendar=_RememberingCalendar(district.calendar))
     summary = BatchSummary()
     started = time.perf_counter()
     for first in range(0, len(features), chunk):
-        items = [_read_item(first + k, f, crs, facts)
+        items = [_read_item(first + k if positions is None else int(positions[first + k]), f,
+                            crs, facts)
                  for k, f in enumerate(features[first : first + chunk])]  # fmt: skip
         _move(items, district)
         _prepare(items, district)

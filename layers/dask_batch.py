@@ -229,26 +229,8 @@ def decide_partition(
     features = [unpack(text) for text in part["feature"]]
     records: list[dict] = []
     summary = run_batch(district, features, records.append, crs=crs, submitted=moment,
-                        facts=facts)  # fmt: skip
-    for record, feature, index in zip(records, features, part["index"], strict=True):
-        record["index"] = int(index)
-        if not _named(feature):
-            record["id"] = str(int(index))
+                        facts=facts, positions=part["index"].tolist())  # fmt: skip
     return records, summary
-
-
-def _named(feature: Any) -> bool:
-    """Whether `run_batch` names a route by its feature (`id`, else `properties.id`).
-
-    A route without either is named by its position, which on a worker is its place in
-    the partition; the caller renames it by its input position.
-    TODO(a start position or index list argument of run_batch): this repeats its rule.
-    """
-    if not isinstance(feature, dict):
-        return False
-    props = feature.get("properties")
-    own = props.get("id") if isinstance(props, dict) else None
-    return feature.get("id") is not None or own is not None
 
 
 #: Districts loaded in this worker process, by where they are and what they hold.
