@@ -34,7 +34,7 @@ import shapely
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from geo.coverage import check_coverage  # noqa: E402
+from geo.coverage import check_coverage, grown_coverage  # noqa: E402
 from geo.decision import facts_from  # noqa: E402
 from geo.route import parse_route  # noqa: E402
 from geo.screening import screen, screen_routes  # noqa: E402
@@ -162,10 +162,11 @@ def main(argv=None) -> dict:
     layers = list(district.layers.values())
 
     # routecheck, one route at a time: coverage check, screening and decision
+    grown = grown_coverage(district.coverage, tol)
     ours, ours_screen, ours_sets = [], [], []
     for item in sample:
         started = time.perf_counter()
-        check_coverage(item.local.geometry, district.coverage, district.id, tol)
+        check_coverage(item.local.geometry, district.coverage, district.id, tol, grown)
         screening = screen(item.local.geometry, layers, settings.work_width_m, tol)
         screened = time.perf_counter()
         district.decide(screening, item.facts, SUBMITTED)

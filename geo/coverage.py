@@ -7,17 +7,36 @@ says how far outside it lies.
 
 from __future__ import annotations
 
+import shapely
 from shapely import MultiLineString
 from shapely.geometry.base import BaseGeometry
 
 from geo.errors import OutsideCoverageError
 
 
+def grown_coverage(coverage: BaseGeometry, tolerance_m: float) -> BaseGeometry:
+    """The coverage grown by the touch tolerance and prepared: what routes are tested
+    against. Made once per district, since growing a city's polygon costs more than
+    the test."""
+    grown = coverage.buffer(tolerance_m)
+    shapely.prepare(grown)
+    return grown
+
+
 def check_coverage(
-    route: MultiLineString, coverage: BaseGeometry, district: str, tolerance_m: float
+    route: MultiLineString,
+    coverage: BaseGeometry,
+    district: str,
+    tolerance_m: float,
+    grown: BaseGeometry | None = None,
 ) -> None:
-    """Raise OutsideCoverageError unless the route lies within the coverage polygon."""
-    if coverage.buffer(tolerance_m).covers(route):
+    """Raise OutsideCoverageError unless the route lies within the coverage polygon.
+
+    `grown` is `grown_coverage(coverage, tolerance_m)`, where the caller keeps one.
+    """
+    if grown is None:
+        grown = grown_coverage(coverage, tolerance_m)
+    if grown.covers(route):
         return
 
     if not coverage.intersects(route):

@@ -29,7 +29,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError as PyprojCRSError
 from shapely.geometry.base import BaseGeometry
 
-from geo.coverage import check_coverage
+from geo.coverage import check_coverage, grown_coverage
 from geo.datum import to_wgs84
 from geo.decision import Decision, DecisionWarning, ProjectFacts, decide, facts_from
 from geo.errors import DistrictError, OutsideCoverageError, RoutecheckError
@@ -182,12 +182,20 @@ class District:
         notes = [*shape_warnings(local.geometry), *self._edge_warnings(local)]
         return local.moved(local.geometry, local.crs, *notes)
 
+    @cached_property
+    def _grown_coverage(self) -> BaseGeometry:
+        return grown_coverage(self.coverage, self.settings.tolerance_m)
+
+    @cached_property
+    def _coverage_edge(self) -> BaseGeometry:
+        return self.coverage.boundary
+
     def _edge_warnings(self, local: Route) -> list[DecisionWarning]:
         """A warning when features just outside the coverage could still reach the route."""
         reach = self.settings.work_width_m / 2 + max(
             (layer.max_reach for layer in self.layers.values()), default=0.0
         )
-        edge = self.coverage.boundary.distance(local.geometry)
+        edge = self._coverage_edge.distance(local.geometry)
         if edge >= reach:
             return []
         text = (
@@ -211,7 +219,8 @@ class District:
 
     def _check_coverage(self, route: Route, local: Route) -> None:
         try:
-            check_coverage(local.geometry, self.coverage, self.id, self.settings.tolerance_m)
+            check_coverage(local.geometry, self.coverage, self.id, self.settings.tolerance_m,
+                           self._grown_coverage)  # fmt: skip
         except OutsideCoverageError as exc:
             if self._covers_swapped(route):
                 raise OutsideCoverageError(
