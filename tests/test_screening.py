@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 import pytest
+import shapely
 from shapely import LineString, MultiLineString, Point, box
 
 from geo.footprint import parse_width, protection_radius, road_footprint, route_footprint
@@ -146,3 +149,33 @@ class TestPolygonFootprints:
 )
 def test_parse_width(tag, width):
     assert parse_width(tag) == width
+
+
+@pytest.mark.parametrize("count", [3, 600])
+def test_rows_read_every_column_as_plain_data_few_or_many(count):
+    rng = np.random.default_rng(4)
+    n = 1_000
+    dates = pd.to_datetime(rng.integers(0, 20_000, n), unit="D").astype("datetime64[ms]")
+    frame = gpd.GeoDataFrame(
+        {
+            "feature_id": pd.array([f"f/{i}" for i in range(n)], dtype="string[pyarrow]"),
+            "kind": "road",
+            "name": pd.array([None if i % 3 else f"路 {i}" for i in range(n)],
+                             dtype="string[pyarrow]"),
+            "width_m": np.where(np.arange(n) % 4, rng.uniform(3, 30, n), np.nan),
+            "lanes": rng.integers(1, 6, n),
+            "handover_date": dates.where(np.arange(n) % 5 != 0),
+        },
+        geometry=shapely.points(rng.uniform(0, 100, (n, 2))),
+    )  # fmt: skip
+    layer = IndexedLayer("roads", frame)
+    indexes = np.sort(rng.choice(n, size=count, replace=False))
+    for i, row in zip(indexes, layer.rows(indexes), strict=True):
+        source = frame.iloc[i]
+        assert row["feature_id"] == f"f/{i}"
+        assert row["name"] == (None if i % 3 else f"路 {i}")
+        assert row["width_m"] == (None if i % 4 == 0 else source["width_m"])
+        assert row["lanes"] == int(source["lanes"]) and type(row["lanes"]) is int
+        expected = None if i % 5 == 0 else source["handover_date"].isoformat()
+        assert row["handover_date"] == expected
+        assert row == layer.row(int(i))
