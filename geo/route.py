@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError as PyprojCRSError
@@ -233,6 +234,19 @@ def to_crs(route: Route, target_crs: str) -> Route:
             code="TRANSFORM_FAILED",
         )
     return route.moved(moved, target_crs)
+
+
+def transform_geometries(geometries, source: str, target: str):
+    """Geometries (one or an array) moved from one CRS to another, easting first in both,
+    through the transformer kept for that pair."""
+    forward = _transformer(source, target)
+    return shapely.transform(geometries, lambda xy: np.column_stack(forward.transform(*xy.T)))
+
+
+def transform_bounds(bounds, source: str, target: str) -> tuple[float, float, float, float]:
+    """A bounding box (west, south, east, north) moved to another CRS: the box that holds
+    its densified outline there."""
+    return _transformer(source, target).transform_bounds(*bounds, densify_pts=21)
 
 
 @functools.lru_cache(maxsize=64)

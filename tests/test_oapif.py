@@ -166,6 +166,31 @@ def test_a_northing_first_crs_is_served_in_its_axis_order():
     assert list(collection.select([west, south, east, north])) == [0]
 
 
+def test_bbox_selection_equals_testing_every_feature_in_crs84(app):
+    """The bbox is moved into the native CRS to query the index; the answer must be the
+    features that meet the bbox in CRS84, found the plain way."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    hits = 0
+    for name in ("roads", "trees", "green", "coverage"):
+        collection = app.state.service.collections[name]
+        lonlat = gpd.GeoSeries(collection.geometries, crs=collection.native_crs).to_crs(4326)
+        west, south, east, north = collection.bbox
+        for _ in range(15):
+            x = np.sort(rng.uniform(west - 0.002, east + 0.002, 2))
+            y = np.sort(rng.uniform(south - 0.002, north + 0.002, 2))
+            if rng.random() < 0.2:  # a bbox that is a line or a point
+                x[1] = x[0]
+            bbox = [x[0], y[0], x[1], y[1]]
+            expected = np.flatnonzero(lonlat.intersects(shapely.box(*bbox)).to_numpy())
+            assert list(collection.select(bbox)) == list(expected), (name, bbox)
+            hits += len(expected)
+    assert hits > 500
+    assert list(collection.select([0.0, 0.0, 1.0, 1.0])) == []  # far from the district
+    assert len(collection.select([-180.0, -90.0, 180.0, 90.0])) == len(collection)
+
+
 @pytest.mark.parametrize(
     ("url", "status", "code", "where"),
     [
