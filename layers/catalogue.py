@@ -142,4 +142,7 @@ GREEN_TAGS = {
 }
 
 #: Attribution every product made from the OSM layers must carry.
-OSM_ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0 (https://www.openstreetmap.org/copyright)"
+OSM_ATTRIBUTION = (
+    "© OpenStreetMap contributors, ODbL 1.0 "
+    "(https://www.openstreetmap.org/copyright)"
+)  # fmt: skip (one line would be 101 bytes: the © is two)
