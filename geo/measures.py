@@ -18,10 +18,11 @@ from geo.screening import Conflict, Screening
 def length_inside(screening: Screening, conflicts: Sequence[Conflict]) -> float:
     """Metres of route centreline inside the union of the conflicts' zones.
 
-    Each conflict knows the spans of route inside its zone, so the length inside the
-    union is the length of the merged spans, with no geometry work. That holds where
-    a conflict's spans add up to its length; where they do not (a route that runs over
-    itself, a conflict made without spans), the zones are united and intersected.
+    Each conflict of a plain route (one simple open line) knows the spans of route
+    inside its zone, so the length inside the union is the length of the merged spans,
+    with no geometry work. Where a conflict has no spans (a route of several parts, or
+    one that crosses or closes on itself) or they do not add up to its length, the
+    zones are united and intersected.
     """
     if len(conflicts) == 1:
         return conflicts[0].length_m

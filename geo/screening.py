@@ -53,7 +53,9 @@ class Conflict:
     attributes: dict[str, Any] = field(default_factory=dict)
     zone: BaseGeometry | None = field(default=None, compare=False, repr=False)
     #: Where the route runs inside the zone: (from, to) metres along the route, one
-    #: pair per piece; None when not worked out (a conflict made by hand).
+    #: pair per piece. None where positions along the route are not unique (a route of
+    #: several parts, or one that crosses or closes on itself) and for a conflict made
+    #: by hand.
     spans: tuple[tuple[float, float], ...] | None = field(default=None, compare=False,
                                                            repr=False)  # fmt: skip
 
@@ -224,11 +226,14 @@ def screen_routes(
         raise ValueError(f"work width must be positive, got {work_width_m}")
     routes = np.asarray(routes, dtype=object)
     footprints = route_footprint(routes, work_width_m)
+    # one simple, open line: each point of it lies at one distance along it
+    plain = (shapely.get_num_geometries(routes) == 1) & shapely.is_simple(routes)
+    plain &= ~shapely.is_closed(routes)
     found: list[list[Conflict]] = [[] for _ in range(len(routes))]
     for layer in layers:
         pairs = 0
-        for index, conflict in _layer_conflicts(layer, routes, footprints, work_width_m / 2,
-                                                tolerance_m):  # fmt: skip
+        for index, conflict in _layer_conflicts(layer, routes, footprints, plain,
+                                                work_width_m / 2, tolerance_m):  # fmt: skip
             found[index].append(conflict)
             pairs += 1
         log.debug("layer %s: %d conflicts on %d routes", layer.name, pairs, len(routes))
@@ -244,7 +249,7 @@ def _screening_order(conflict: Conflict) -> tuple[float, str, str]:
     return round(conflict.from_m, 2), conflict.layer, conflict.feature_id
 
 
-def _layer_conflicts(layer, routes, footprints, half_width, tolerance_m):
+def _layer_conflicts(layer, routes, footprints, plain, half_width, tolerance_m):
     """(route index, conflict) for every feature of the layer a route's footprint meets."""
     if not len(layer) or not len(routes):
         return []
@@ -266,7 +271,7 @@ def _layer_conflicts(layer, routes, footprints, half_width, tolerance_m):
     inside = shapely.intersection(lines, zones)
     lengths = shapely.length(inside)
     areas = shapely.area(shapely.intersection(footprints[route_index], zones))
-    starts, spans = _contacts(lines, zones, inside)
+    starts, spans = _contacts(lines, zones, inside, plain[route_index])
     measured = zip(route_index.tolist(), layer.rows(feature), zones, lengths.tolist(),
                    areas.tolist(), gaps.tolist(), starts.tolist(), spans, strict=True)  # fmt: skip
     return [
@@ -287,14 +292,16 @@ def _layer_conflicts(layer, routes, footprints, half_width, tolerance_m):
     ]  # fmt: skip
 
 
-def _contacts(lines: np.ndarray, zones: np.ndarray, inside: np.ndarray):
+def _contacts(lines: np.ndarray, zones: np.ndarray, inside: np.ndarray, plain: np.ndarray):
     """Where each route meets its zone: the first contact and the spans inside.
 
     The first contact is the metres along the route to where it first enters the zone,
     or passes nearest to it; the spans are the (from, to) metres along the route of
-    each piece inside. Segments of a MultiLineString are measured one after another,
-    in their given order. Only the ends of each piece are located, not every vertex
-    (every coordinate where the pieces have no ends: points or collections).
+    each piece inside, worked out only for `plain` routes (one simple open line): on
+    any other a piece's end can be located on another pass through the same point.
+    Segments of a MultiLineString are measured one after another, in their given
+    order. Only the ends of each piece are located, not every vertex (every coordinate
+    where the pieces have no ends: points or collections).
     """
     starts = np.full(len(lines), np.inf)
     spans: list[list[tuple[float, float]]] = [[] for _ in range(len(lines))]
@@ -304,7 +311,7 @@ def _contacts(lines: np.ndarray, zones: np.ndarray, inside: np.ndarray):
         starts[empty] = shapely.line_locate_point(lines[empty], nearest)
     met = np.flatnonzero(~empty)
     if not len(met):
-        return starts, [()] * len(lines)
+        return starts, [() if p else None for p in plain.tolist()]
 
     parts, owner = shapely.get_parts(inside[met], return_index=True)
     heads, tails = shapely.get_point(parts, 0), shapely.get_point(parts, -1)
@@ -322,7 +329,7 @@ def _contacts(lines: np.ndarray, zones: np.ndarray, inside: np.ndarray):
         coords, which = shapely.get_coordinates(inside[endless], return_index=True)
         positions = shapely.line_locate_point(lines[endless[which]], shapely.points(coords))
         np.minimum.at(starts, endless[which], positions)
-    return starts, [tuple(s) for s in spans]
+    return starts, [tuple(s) if p else None for s, p in zip(spans, plain.tolist(), strict=True)]
 
 
 def _clean(value: Any) -> Any:

@@ -79,3 +79,26 @@ def test_measures_equal_the_union_of_random_zones(seed):
     length, area = _by_union(screening)
     assert length_inside(screening, screening.conflicts) == pytest.approx(length, abs=1e-9)
     assert area_inside(screening, screening.conflicts) == pytest.approx(area, abs=1e-9)
+
+
+def test_two_paths_between_the_same_points_inside_a_zone_count_twice():
+    """Found by review: a second path through the same two points located its ends on
+    the first pass, so its span lay on the first path's and the merge counted it once."""
+    zones = [box(0, 0, 10, 10), box(-5, -1, -3, 3)]
+    parts = MultiLineString([LineString([(-5, 5), (0, 5), (5, 8), (10, 5), (15, 5)]),
+                             LineString([(-5, 2), (0, 5), (5, 2), (10, 5), (15, 2)])])  # fmt: skip
+    back_again = MultiLineString([LineString([(-5, 5), (0, 5), (5, 8), (10, 5), (5, 2), (0, 5)])])
+    for route in (parts, back_again):
+        screening = _screening(route, zones)
+        length, _ = _by_union(screening)
+        assert length > 20
+        assert length_inside(screening, screening.conflicts) == pytest.approx(length, abs=1e-9)
+        assert all(c.spans is None for c in screening.conflicts)
+
+
+def test_a_plain_route_keeps_spans_that_add_up_to_each_length():
+    route = MultiLineString([LineString([(-5, 5), (0, 5), (5, 8), (10, 5), (15, 5)])])
+    screening = _screening(route, [box(0, 0, 10, 10), box(8, 0, 20, 10)])
+    for conflict in screening.conflicts:
+        assert conflict.spans
+        assert sum(b - a for a, b in conflict.spans) == pytest.approx(conflict.length_m)
