@@ -226,14 +226,19 @@ class RecordStore:
 
     def submit(self, record: DecisionRecord) -> Future[bool]:
         """Queue a record for the writer; the future says, once it is committed, whether
-        it was new (False: a record with its id was already kept, and stays)."""
+        it was new (False: a record with its id was already kept, and stays).
+
+        The record is made into its row here, so a record that cannot be stored fails
+        its own caller at once and never the batch it would have been written with.
+        """
+        row = _row(record)
         done: Future[bool] = Future()
         with self._start:
             if self._writer is None or not self._writer.is_alive():
                 self._writer = threading.Thread(target=self._write_queued, daemon=True,
                                                 name="routecheck-records")  # fmt: skip
                 self._writer.start()
-            self._queue.put((record, done))
+            self._queue.put((row, done))
         return done
 
     def _write_queued(self) -> None:
@@ -245,19 +250,27 @@ class RecordStore:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            try:
-                kept = self._insert([record for record, _ in batch])
-            except Exception as exc:  # each waiting caller gets the error
-                log.exception("storing %d decision records failed", len(batch))
-                for _, done in batch:
-                    done.set_exception(exc)
-                continue
-            for (_, done), new in zip(batch, kept, strict=True):
-                done.set_result(new)
+            self._write_batch(batch)
 
-    def _insert(self, records: list[DecisionRecord]) -> list[bool]:
-        """Insert the records not yet kept, in one transaction; which of them were new."""
-        ids = [record.id for record in records]
+    def _write_batch(self, batch: list[tuple[dict[str, Any], Future[bool]]]) -> None:
+        """Commit a batch in one transaction; if that fails, each row alone, so that a row
+        the database refuses fails only its own caller."""
+        try:
+            kept = self._insert([row for row, _ in batch])
+        except Exception as exc:  # a duplicate from elsewhere, or a refused row: whose?
+            if len(batch) > 1:
+                for one in batch:
+                    self._write_batch([one])
+                return
+            log.exception("storing decision record %s failed", batch[0][0]["id"])
+            batch[0][1].set_exception(exc)
+            return
+        for (_, done), new in zip(batch, kept, strict=True):
+            done.set_result(new)
+
+    def _insert(self, rows: list[dict[str, Any]]) -> list[bool]:
+        """Insert the rows not yet kept, in one transaction; which of them were new."""
+        ids = [row["id"] for row in rows]
         try:
             with self.engine.begin() as connection:
                 found = connection.execute(
@@ -265,21 +278,27 @@ class RecordStore:
                 ).scalars()
                 seen = set(found)
                 kept = []
-                for record in records:
-                    kept.append(record.id not in seen)
-                    seen.add(record.id)
-                rows = [_row(r) for r, new in zip(records, kept, strict=True) if new]
-                if rows:
-                    connection.execute(DECISIONS.insert(), rows)
+                for identifier in ids:
+                    kept.append(identifier not in seen)
+                    seen.add(identifier)
+                new_rows = [row for row, new in zip(rows, kept, strict=True) if new]
+                if new_rows:
+                    connection.execute(DECISIONS.insert(), new_rows)
         except sa.exc.IntegrityError:
-            # another process saved one of them between our look and the insert: one by one
-            if len(records) == 1:
+            # another process saved the row between our look and the insert, or the row
+            # was refused; a batch is split by the writer, one row is told apart here
+            if len(rows) == 1 and self._kept(rows[0]["id"]):
                 return [False]
-            return [self._insert([record])[0] for record in records]
-        for record, new in zip(records, kept, strict=True):
+            raise
+        for row, new in zip(rows, kept, strict=True):
             if new:
-                log.info("stored decision %s (%s)", record.id, record.decision["track"]["code"])
+                log.info("stored decision %s (%s)", row["id"], row["track"])
         return kept
+
+    def _kept(self, identifier: str) -> bool:
+        with self.engine.connect() as connection:
+            query = sa.select(DECISIONS.c.id).where(DECISIONS.c.id == identifier)
+            return connection.execute(query).first() is not None
 
     def get(self, identifier: str) -> DecisionRecord:
         with self.engine.connect() as connection:

@@ -111,12 +111,31 @@ def test_records_saved_from_many_threads_are_each_kept_once(district, store):
     assert {r.id for r in store.list()} == {r.id for r in records}
 
 
-def test_a_failed_commit_reaches_every_waiting_caller_and_the_writer_goes_on(district, store):
-    _, record = decide_and_record(district, route(), submitted=SUBMITTED)
-    broken = dataclasses.replace(record, decision={**record.decision, "track": None})
+def test_a_record_that_cannot_be_stored_fails_only_its_own_caller(district, store):
+    moments = [SUBMITTED + dt.timedelta(hours=i) for i in range(12)]
+    records = [decide_and_record(district, route(), submitted=m)[1] for m in moments]
+
+    # not JSON: refused when submitted, before it reaches the writer
+    unserialisable = dataclasses.replace(records[0], inputs={"route": b"\x00"})
     with pytest.raises(TypeError):
-        store.save(broken)
-    assert store.save(record) is True
+        store.submit(unserialisable)
+
+    # refused by the database (no track), queued among good ones
+    untracked = dataclasses.replace(
+        records[1], id="d-untracked", decision={**records[1].decision, "track": {"code": None}}
+    )
+    unbindable = dataclasses.replace(records[2], id="d-unbindable", basis={"district": {}})
+    futures = [store.submit(r) for r in (*records[3:7], untracked, unbindable, *records[7:])]
+    outcomes = []
+    for future in futures:
+        try:
+            outcomes.append(future.result(timeout=30))
+        except Exception as exc:  # the outcome is what is checked
+            outcomes.append(type(exc).__name__)
+    assert outcomes[:4] == [True] * 4 and outcomes[6:] == [True] * 5
+    assert outcomes[4] == "IntegrityError" and outcomes[5] is not True
+    assert store.save(records[0]) is True  # the writer goes on
+    assert {r.id for r in store.list()} == {r.id for r in (records[0], *records[3:])}
 
 
 def test_rescreening_shows_what_new_rules_would_change(district, lenient_district, store):
