@@ -150,14 +150,16 @@ def _column_reader(series: pd.Series) -> Callable[[np.ndarray], list[Any]]:
     if getattr(series.dtype, "storage", None) == "pyarrow":
         chunks = series.array.__arrow_array__()
         return lambda indexes: [_clean(v) for v in _arrow_values(chunks, indexes)]
-    kind = series.dtype.kind
+    # numpy dtypes only: pandas' nullable ones (Int64, boolean, Float64) hold NA, which
+    # their numpy form turns into floats or objects; they are read value by value
+    kind = series.dtype.kind if isinstance(series.dtype, np.dtype) else None
     if kind == "f":
         floats = series.to_numpy(dtype=float)
         return lambda indexes: [None if v != v else v for v in floats[indexes].tolist()]
-    if kind in "iub":
+    if kind is not None and kind in "iub":
         numbers = series.to_numpy()
         return lambda indexes: numbers[indexes].tolist()
-    if kind == "M" and getattr(series.dtype, "tz", None) is None:
+    if kind == "M":
         moments = series.to_numpy().astype("datetime64[us]")
         return lambda indexes: [_iso_moment(m) for m in moments[indexes]]
     values = series.array

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -179,3 +181,28 @@ def test_rows_read_every_column_as_plain_data_few_or_many(count):
         expected = None if i % 5 == 0 else source["handover_date"].isoformat()
         assert row["handover_date"] == expected
         assert row == layer.row(int(i))
+
+
+def test_rows_of_nullable_columns_read_missing_values_as_none():
+    frame = gpd.GeoDataFrame(
+        {
+            "feature_id": ["a", "b", "c"],
+            "kind": "road",
+            "name": [None, "x", None],
+            "lanes": pd.array([2, None, 4], dtype="Int64"),
+            "lit": pd.array([True, None, False], dtype="boolean"),
+            "width_m": pd.array([3.5, None, 7.0], dtype="Float64"),
+            "opened": pd.to_datetime(["2020-01-02", None, "2021-03-04"]).tz_localize("UTC"),
+        },
+        geometry=shapely.points([(0, 0), (1, 1), (2, 2)]),
+    )
+    rows = IndexedLayer("roads", frame).rows(np.arange(3))
+    assert [r["lanes"] for r in rows] == [2, None, 4] and type(rows[0]["lanes"]) is int
+    assert [r["lit"] for r in rows] == [True, None, False]
+    assert [r["width_m"] for r in rows] == [3.5, None, 7.0]
+    assert [r["opened"] for r in rows] == [
+        "2020-01-02T00:00:00+00:00",
+        None,
+        "2021-03-04T00:00:00+00:00",
+    ]
+    json.dumps(rows)  # plain data throughout
