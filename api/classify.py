@@ -102,6 +102,8 @@ async def read_route(request: Request) -> object:
         ) from exc
     except RecursionError as exc:
         raise MalformedRequest("the body is nested too deeply", code="INVALID_JSON") from exc
+    except ValueError as exc:  # e.g. an integer of more digits than Python reads
+        raise MalformedRequest(f"the body cannot be read: {exc}", code="INVALID_JSON") from exc
 
 
 def _refuse_constant(name: str) -> float:

@@ -330,10 +330,21 @@ def serve(
 
     # one line per request from routecheck itself, whatever --verbose says
     logging.getLogger("routecheck").setLevel(logging.INFO)
+    from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         service = create_app(district)
     except RoutecheckError as exc:
         _fail(f"error [{exc.code}]: {exc}")
+    except ValidationError as exc:  # the service settings, from ROUTECHECK_* variables
+        problems = "; ".join(
+            f"ROUTECHECK_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        _fail(f"error [BAD_SETTINGS]: {problems}")
+    except SQLAlchemyError as exc:  # ROUTECHECK_DATABASE_URL names no usable database
+        _fail(f"error [BAD_DATABASE]: the decision records' database cannot be used: "
+              f"{type(exc).__name__}: {str(exc).splitlines()[0]}")  # fmt: skip
     uvicorn.run(service, host=host, port=port, access_log=False, log_level="info")
 
 
@@ -393,6 +404,7 @@ def batch(
 
     With --dask each worker process loads the district once (a city takes about 1 GB).
     """
+    import pyogrio
     from tqdm import tqdm
 
     from layers.batch import read_routes, run_batch, writer_for
@@ -406,8 +418,10 @@ def batch(
         _fail(f"error [{exc.code}]: {exc}")
     except FileNotFoundError:
         _fail(f"error [FILE_NOT_FOUND]: route file {routes} does not exist")
-    except ValueError as exc:
+    except (ValueError, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         _fail(f"error [UNREADABLE_FILE]: {routes}: {exc}")
+    if not out.parent.is_dir():
+        _fail(f"error [NO_SUCH_FOLDER]: the folder of {out} does not exist")
 
     write = writer_for(out, loaded.settings.crs)
     bar = tqdm(total=len(features), unit="route", disable=not progress, file=sys.stderr)

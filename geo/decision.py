@@ -51,6 +51,10 @@ class ProjectFacts(BaseModel):
     start_date: dt.date | None = Field(None, description="planned start of the works")
 
 
+#: Years a submission may fall in: a due date is counted in working days from it, and a
+#: date near the ends of Python's calendar would overflow on the way.
+SUBMITTED_YEARS = (1900, 2999)
+
 #: Facts a route's GeoJSON properties may carry; other properties are ignored.
 FACT_FIELDS = tuple(ProjectFacts.model_fields)
 
@@ -173,6 +177,13 @@ def decide(
     calendar: WorkingCalendar | None = None,
 ) -> Decision:
     """Decide the track, reasons, bureaus and due date of a screened route."""
+    if not SUBMITTED_YEARS[0] <= submitted.year <= SUBMITTED_YEARS[1]:
+        raise FactsError(
+            f"submitted {submitted.isoformat()} is outside the years "
+            f"{SUBMITTED_YEARS[0]}–{SUBMITTED_YEARS[1]} a due date is counted in",
+            code="SUBMITTED_OUT_OF_RANGE",
+            where="submitted",
+        )
     calendar = calendar or WorkingCalendar()
     local_day = _local(submitted, rules).date()
     resolved, warnings = _resolve_facts(facts, rules, local_day)

@@ -381,3 +381,18 @@ def test_an_unknown_crs_with_a_web_map_datum_is_a_422(client, path):
     response = client.post(path, params={"crs": "null", "datum": "gcj02"}, json=EXAMPLE)
     assert response.status_code == 422, response.text
     assert response.json()["code"] == "INVALID_CRS"
+
+
+@pytest.mark.parametrize("submitted", ["9999-12-31T23:59:00+08:00", "0001-01-01T00:00:00+14:00"])
+def test_a_submission_time_no_due_date_can_be_counted_from_is_a_problem(client, submitted):
+    response = client.post("/v1/classify", json=EXAMPLE, params={"submitted": submitted})
+    assert problem(response, 422, "SUBMITTED_OUT_OF_RANGE").where == "submitted"
+
+
+def test_a_number_too_long_to_read_is_a_problem(client):
+    route = copy.deepcopy(EXAMPLE)
+    body = json.dumps(route).replace('"voltage_kv": 0.4', '"voltage_kv": ' + "9" * 5000)
+    assert "9" * 5000 in body
+    response = client.post("/v1/classify", content=body,
+                           headers={"content-type": "application/geo+json"})  # fmt: skip
+    problem(response, 400, "INVALID_JSON")

@@ -164,3 +164,30 @@ def test_the_installed_console_script_runs():
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["district"]["id"] == "helsinki-sample"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("ROUTECHECK_SCREENING_THREADS", "0", "ROUTECHECK_SCREENING_THREADS"),
+        ("ROUTECHECK_MAX_BODY_BYTES", "abc", "ROUTECHECK_MAX_BODY_BYTES"),
+        ("ROUTECHECK_DATABASE_URL", "notaurl", "BAD_DATABASE"),
+    ],
+)
+def test_serve_refuses_bad_settings_with_a_message_not_a_traceback(variable, value, says):
+    result = runner.invoke(app, ["serve", "--port", "1"], env={variable: value})
+    assert result.exit_code == 2, result.output
+    assert says in result.output and "Traceback" not in result.output
+
+
+def test_batch_refuses_an_unreadable_route_file_and_a_missing_output_folder(tmp_path):
+    junk = tmp_path / "routes.txt"
+    junk.write_text("not a route file\n", encoding="utf-8")
+    result = runner.invoke(app, ["batch", str(junk), "--out", str(tmp_path / "o.jsonl")])
+    assert result.exit_code == 2 and "UNREADABLE_FILE" in result.output
+
+    routes = tmp_path / "routes.geojson"
+    feature = json.loads((ROOT / "tests/data/routes/main_road.geojson").read_text("utf-8"))
+    routes.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}), "utf-8")
+    result = runner.invoke(app, ["batch", str(routes), "--out", str(tmp_path / "no" / "o.jsonl")])
+    assert result.exit_code == 2 and "NO_SUCH_FOLDER" in result.output
