@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import shutil
 import socket
@@ -158,7 +159,8 @@ def load_wrk(url: str, bodies: list[bytes], requests: int, clients: int, seconds
     (folder / "bodies.txt").write_bytes(b"\n".join(bodies) + b"\n")
     script = folder / "classify.lua"
     script.write_text(WRK_SCRIPT % {"bodies": folder / "bodies.txt", "threads": threads})
-    command = ["wrk", f"-t{threads}", f"-c{clients}", f"-d{int(seconds)}s", "--timeout", "30s",
+    duration = max(1, math.ceil(seconds))  # wrk counts whole seconds
+    command = ["wrk", f"-t{threads}", f"-c{clients}", f"-d{duration}s", "--timeout", "30s",
                "-s", str(script), url, "--", str(-(-requests // threads))]  # fmt: skip
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     figures = json.loads(out.strip().splitlines()[-1])
