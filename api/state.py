@@ -8,8 +8,6 @@ while new requests get the new one, and no request ever sees half of each.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -42,19 +40,12 @@ class Service:
 def district_version(district: District) -> str:
     """Name a loaded district's version: its rules version and a digest of what it decides on.
 
-    The digest covers the district's fingerprint (rules and per-layer content hashes) and
-    its settings (work width, tolerance, limits), so any reload that can change a
-    decision changes the version, and a reload of the same files keeps it. The holiday
-    schedules are not in it: they only date deadlines.
+    The digest covers the district's fingerprint (rules, holiday schedules and per-layer
+    content hashes) and its settings (work width, tolerance, limits), so any reload that
+    can change a decision changes the version, and a reload of the same files keeps it.
     """
-    basis = {
-        "fingerprint": district.fingerprint,
-        "settings": district.settings.model_dump(mode="json"),
-    }
-    canonical = json.dumps(basis, sort_keys=True, ensure_ascii=False, default=str)
-    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
     # percent-encoded so that the version is also a valid header value
-    return f"{quote(district.rules.identity.version, safe='._-~')}+{digest}"
+    return f"{quote(district.rules.identity.version, safe='._-~')}+{district.digest[:12]}"
 
 
 def get_service(request: Request) -> Service:

@@ -26,9 +26,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
-import hashlib
 import itertools
-import json
 import logging
 import math
 import pickle
@@ -63,21 +61,7 @@ class DistrictRef:
 
     @classmethod
     def of(cls, district: District) -> DistrictRef:
-        return cls(str(Path(district.root).resolve()), district_digest(district))
-
-
-def district_digest(district: District) -> str:
-    """SHA-256 of what a decision rests on: the district's fingerprint and all its settings.
-
-    The fingerprint covers rules, layer contents and holiday schedules; the settings
-    add the limits (vertices, length) that refuse routes, which the fingerprint leaves out.
-    """
-    basis = {
-        "fingerprint": district.fingerprint,
-        "settings": district.settings.model_dump(mode="json"),
-    }
-    canonical = json.dumps(basis, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        return cls(str(Path(district.root).resolve()), district.digest)
 
 
 def run_dask_batch(
@@ -247,7 +231,7 @@ def worker_district(ref: DistrictRef) -> District:
         for old in [k for k in _DISTRICTS if k.root == ref.root]:
             del _DISTRICTS[old]
         district = load_district(ref.root)
-        found = district_digest(district)
+        found = district.digest
         if found != ref.digest:
             raise DistrictError(
                 f"the district at {ref.root} on this worker has digest {found[:12]}, "

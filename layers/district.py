@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
@@ -181,6 +182,15 @@ class District:
         check_limits(local, self.settings.max_vertices, self.settings.max_length_m)
         notes = [*shape_warnings(local.geometry), *self._edge_warnings(local)]
         return local.moved(local.geometry, local.crs, *notes)
+
+    @cached_property
+    def digest(self) -> str:
+        """SHA-256 of what a decision rests on: the fingerprint and every district setting
+        (the limits that refuse routes too), in canonical JSON. Equal digests, equal
+        decisions for the same inputs."""
+        basis = {"fingerprint": self.fingerprint, "settings": self.settings.model_dump(mode="json")}
+        canonical = json.dumps(basis, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     @cached_property
     def _grown_coverage(self) -> BaseGeometry:
