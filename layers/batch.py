@@ -95,10 +95,15 @@ def _read_vector_file(path: Path, crs: str | None) -> tuple[list[dict], str | No
     frame = pyogrio.read_dataframe(path)
     file_crs = frame.crs.to_string() if frame.crs is not None else None
     columns = [c for c in frame.columns if c != "geometry"]
+    # GDAL's Boolean fields come back as floats where a value is missing (1.0, 0.0,
+    # NaN); a fact must be a real boolean, so those columns are turned back
+    info = pyogrio.read_info(path)
+    flags = {f for f, t in zip(info["fields"], info["dtypes"], strict=True) if t == "bool"}
     features = []
     for row, geometry in zip(frame[columns].to_dict("records"), frame.geometry.values,
                              strict=True):  # fmt: skip
-        properties = {k: v for k, v in row.items() if v is not None and v == v}
+        properties = {k: bool(v) if k in flags else v
+                      for k, v in row.items() if v is not None and v == v}  # fmt: skip
         shape = None if geometry is None else shapely.geometry.mapping(geometry)
         features.append({"type": "Feature", "properties": properties, "geometry": shape})
     return features, crs or file_crs

@@ -223,6 +223,31 @@ def test_routes_are_read_from_a_geopackage_with_its_crs(city, tmp_path):
     assert [r["track"]["code"] for r in records] == [r["track"]["code"] for r in expected]
 
 
+def test_a_boolean_fact_with_gaps_in_a_geopackage_is_read_as_booleans(city, tmp_path):
+    """GDAL reads a Boolean field that has nulls as floats; the facts must stay booleans
+    (found by review: such rows were refused as INVALID_FACTS)."""
+    import geopandas as gpd
+    import pandas as pd
+
+    _, district, routes = city
+    features = _projected(routes["features"][:3])
+    properties = pd.DataFrame([f["properties"] for f in features]).drop(
+        columns="fells_trees", errors="ignore"
+    )
+    properties["fells_trees"] = pd.array([True, None, False], dtype="boolean")
+    frame = gpd.GeoDataFrame(
+        properties, crs=CITY_CRS, geometry=[shapely.geometry.shape(f["geometry"]) for f in features]
+    )
+    path = tmp_path / "flags.gpkg"
+    frame.to_file(path, driver="GPKG")
+    read, crs = read_routes(path)
+    assert [f["properties"].get("fells_trees") for f in read] == [True, None, False]
+    records = []
+    run_batch(district, read, records.append, crs=crs, submitted=SUBMITTED)
+    assert not [r for r in records if "error" in r]
+    assert [r["facts"]["fells_trees"] for r in records] == [True, False, False]
+
+
 def test_a_missing_routes_file_exits_2(tmp_path):
     result = CliRunner().invoke(app, ["batch", str(tmp_path / "none.geojson"), "--out",
                                       str(tmp_path / "out.jsonl")])  # fmt: skip
