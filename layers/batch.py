@@ -81,12 +81,25 @@ def read_routes(path: Path, crs: str | None = None) -> tuple[list[dict], str | N
             raise RouteInputError(f"{path} is not a GeoJSON FeatureCollection of routes")
         features = data.get("features") or []
     elif suffix in SEQUENCE_SUFFIXES:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        features = [json.loads(line, parse_constant=_refuse_constant)
-                    for line in lines if line.strip()]  # fmt: skip
+        features = list(_sequence_features(path))
     else:
         return _read_vector_file(path, crs)
     return list(features), crs
+
+
+def _sequence_features(path: Path) -> Iterator[Any]:
+    """The features of a GeoJSON sequence, one a line; a bad line is named by its number."""
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line, parse_constant=_refuse_constant)
+            except ValueError as exc:
+                detail = (f"{exc.msg} at column {exc.colno}"
+                          if isinstance(exc, json.JSONDecodeError) else str(exc))  # fmt: skip
+                raise RouteInputError(f"{path}: not a GeoJSON feature: {detail}",
+                                      where=f"line {number}") from exc  # fmt: skip
 
 
 def _read_vector_file(path: Path, crs: str | None) -> tuple[list[dict], str | None]:

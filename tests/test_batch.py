@@ -14,6 +14,7 @@ from pyproj import Transformer
 from typer.testing import CliRunner
 
 from api.cli import app
+from geo.errors import RouteInputError
 from geo.footprint import QUAD_SEGMENTS
 from geo.route import parse_route
 from geo.screening import Conflict, screen, screen_routes
@@ -252,3 +253,11 @@ def test_a_missing_routes_file_exits_2(tmp_path):
     result = CliRunner().invoke(app, ["batch", str(tmp_path / "none.geojson"), "--out",
                                       str(tmp_path / "out.jsonl")])  # fmt: skip
     assert result.exit_code == 2
+
+
+def test_a_bad_line_of_a_geojson_sequence_is_named_by_its_number(tmp_path):
+    path = tmp_path / "routes.geojsonl"
+    path.write_text('{"type": "Feature", "properties": {}, "geometry": null}\n\n{"type": oops}\n')
+    with pytest.raises(RouteInputError) as raised:
+        read_routes(path)
+    assert raised.value.where == "line 3" and "column 10" in raised.value.message
